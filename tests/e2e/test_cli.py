@@ -1,0 +1,142 @@
+"""The `tritonkit` command as a user runs it: a real process, real files, a real server."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tritonkit import onnx_builders
+from tritonkit.triton import model_config
+from tritonkit.triton.container import NGC_IMAGE
+from tritonkit.triton.server import free_port
+
+TRITONKIT = [sys.executable, "-m", "tritonkit.cli"]
+
+
+def run(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*TRITONKIT, *map(str, args)], capture_output=True, text=True, timeout=timeout, cwd=cwd)
+
+
+def assert_user_error(result: subprocess.CompletedProcess[str], *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("error: ")
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def test_add_model_then_validate(tmp_path: Path) -> None:
+    onnx = onnx_builders.mlp(tmp_path / "mlp.onnx")
+    repository = tmp_path / "repo"
+    written = run("add-model", onnx, "--name", "mlp", "--profile", "throughput", "--model-repository", repository)
+    assert written.returncode == 0, written.stderr
+    assert model_config.read_config(repository / "mlp" / "config.pbtxt").max_batch_size == 64
+    validated = run("validate", repository)
+    assert validated.returncode == 0 and "valid" in validated.stdout
+    again = run("add-model", onnx, "--name", "mlp", "--model-repository", repository)
+    assert_user_error(again, "already exists; pass --force")
+
+
+def test_add_model_dry_run_prints_the_config(tmp_path: Path) -> None:
+    fixed = onnx_builders.mlp(tmp_path / "fixed.onnx", batch_dynamic=False)
+    result = run("add-model", fixed, "--name", "fixed", "--profile", "latency", "--dry-run")
+    assert result.returncode == 0
+    assert "fixed first dimension" in result.stderr
+    config = model_config.parse(result.stdout)
+    assert config.max_batch_size == 0 and list(config.input[0].dims) == [1, 16]
+    assert not (tmp_path / "model_repository").exists()
+
+
+def test_add_model_with_a_knobs_file_typo(tmp_path: Path) -> None:
+    onnx = onnx_builders.mlp(tmp_path / "mlp.onnx")
+    knobs = tmp_path / "knobs.yaml"
+    knobs.write_text("max_batch_size: 8\ninstance_group:\n  - count: 2\n")
+    result = run("add-model", onnx, "--name", "mlp", "--knobs", knobs, "--model-repository", tmp_path / "repo")
+    assert_user_error(result, str(knobs), "instance_group: Extra inputs are not permitted")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_bad_inputs_are_clear_errors(tmp_path: Path) -> None:
+    assert_user_error(run("add-model", tmp_path / "missing.onnx", "--name", "m"), "missing.onnx: no such ONNX file")
+    onnx = onnx_builders.mlp(tmp_path / "mlp.onnx")
+    assert_user_error(run("add-model", onnx, "--name", "m", "--profile", "fastest"), "unknown profile 'fastest'")
+
+
+def test_validate_reports_problems_with_exit_code_1(tmp_path: Path) -> None:
+    model = tmp_path / "repo" / "m"
+    (model / "1").mkdir(parents=True)
+    (model / "config.pbtxt").write_text('name: "m"\nplatform: "onnxruntime_onnx"\nmax_batch_size: -1\n')
+    result = run("validate", tmp_path / "repo")
+    assert result.returncode == 1
+    assert "max_batch_size" in result.stdout and "Traceback" not in result.stderr
+
+
+def test_container_command_is_printed(tmp_path: Path) -> None:
+    result = run("serve", "--container", "--gpus", "all", "--model-repository", tmp_path, "--print-only")
+    assert result.returncode == 0
+    assert result.stdout.startswith("docker run") and "--gpus=all" in result.stdout and NGC_IMAGE in result.stdout
+
+
+def test_container_without_a_docker_engine_says_so(tmp_path: Path) -> None:
+    env = {**os.environ, "PATH": str(tmp_path)}  # no docker binary at all
+    result = subprocess.run(
+        [*TRITONKIT, "serve", "--container", "--model-repository", str(tmp_path)],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert_user_error(result, "no Docker engine is reachable")
+    assert result.stdout.startswith("docker run")
+
+
+@pytest.mark.integration
+def test_demo_serves_and_checks_a_model(tmp_path: Path) -> None:
+    result = run("demo", "--model-repository", tmp_path / "repo")
+    assert result.returncode == 0, result.stderr
+    assert "ok: served outputs match in-process ONNX Runtime" in result.stdout
+    assert {p.name for p in (tmp_path / "repo").iterdir()} == {"demo_mlp_latency", "demo_mlp_throughput"}
+
+
+@pytest.mark.integration
+def test_serve_runs_until_ctrl_c(tmp_path: Path) -> None:
+    onnx = onnx_builders.mlp(tmp_path / "mlp.onnx")
+    assert run("add-model", onnx, "--name", "mlp", "--model-repository", tmp_path / "repo").returncode == 0
+    ports = [str(free_port()) for _ in range(3)]
+    process = subprocess.Popen(
+        [*TRITONKIT, "serve", "--model-repository", str(tmp_path / "repo"),
+         "--http-port", ports[0], "--grpc-port", ports[1], "--metrics-port", ports[2]],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    output: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [output.put(line) for line in process.stdout or ()], daemon=True)
+    reader.start()
+    try:
+        banner = _read_until(output, "Ctrl-C stops", timeout_s=120)
+        assert f"HTTP 127.0.0.1:{ports[0]}" in banner and "mlp" in banner and "READY" in banner
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        process.kill()
+    reader.join(timeout=10)
+    rest = "".join(output.queue)
+    assert "stopped" in rest and "Traceback" not in rest
+
+
+def _read_until(output: queue.Queue[str], marker: str, timeout_s: float) -> str:
+    seen = ""
+    deadline = time.monotonic() + timeout_s
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise AssertionError(f"no {marker!r} within {timeout_s} s; output so far: {seen!r}")
+        try:
+            seen += output.get(timeout=remaining)
+        except queue.Empty:
+            continue
+    return seen

@@ -1,0 +1,172 @@
+"""The `tritonkit` command: parse, make one library call, print, exit.
+
+Exit codes: 0 success, 1 a check failed (validation problems, a served model that failed),
+2 bad input or an unmet precondition (the message says which).
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
+
+from tritonkit.errors import UserError
+from tritonkit.triton.container import NGC_IMAGE
+
+DEFAULT_REPOSITORY = Path("model_repository")
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from tritonkit.triton.validate import validate_path
+
+    problems = validate_path(args.path)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {args.path}", file=sys.stderr)
+        return 1
+    print(f"{args.path}: valid")
+    return 0
+
+
+def cmd_add_model(args: argparse.Namespace) -> int:
+    from tritonkit.specs import ServingKnobs, load_yaml
+    from tritonkit.triton import model_config, profiles
+    from tritonkit.triton.onnx_signature import read_signature
+    from tritonkit.triton.repository import write_model
+
+    knobs = load_yaml(args.knobs, ServingKnobs) if args.knobs else profiles.profile(args.profile)
+    signature = read_signature(args.onnx)
+    if knobs.max_batch_size and not signature.batchable:
+        print(f"note: {args.onnx} has a fixed first dimension; writing it without batching", file=sys.stderr)
+        knobs = knobs.without_batching()
+    config = model_config.build_config(args.name, signature, knobs)
+    if args.dry_run:
+        print(model_config.render(config), end="")
+        return 0
+    target = write_model(args.model_repository, config, args.onnx, version=args.version, force=args.force)
+    print(f"wrote {target}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    if args.container:
+        return _serve_container(args)
+    from tritonkit.triton.server import LocalServer
+
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    server = LocalServer(
+        args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port
+    )
+    try:
+        with server:
+            failed = server.verify_all_ready()
+            for state in sorted(server.model_states().values(), key=lambda s: s.name):
+                print(f"  {state.name:<32} {state.state}")
+            for state in failed:
+                print(f"error: model '{state.name}' is {state.state}: {state.reason}", file=sys.stderr)
+            print(
+                f"serving {args.model_repository} — HTTP {server.http_url}, gRPC {server.grpc_url}, "
+                f"metrics {server.metrics_url}; Ctrl-C stops"
+            )
+            code = server.wait()
+            print(f"error: tritonserver exited with code {code}\n{server.log_tail()}", file=sys.stderr)
+            return 1
+    except KeyboardInterrupt:
+        print("stopped")
+        return 0
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _serve_container(args: argparse.Namespace) -> int:
+    import subprocess
+
+    from tritonkit.triton import container
+
+    options = container.ContainerOptions(
+        model_repository=args.model_repository,
+        http_port=args.http_port,
+        grpc_port=args.grpc_port,
+        metrics_port=args.metrics_port,
+        gpus=args.gpus,
+        image=args.image,
+    )
+    print(container.render(options))
+    if args.print_only:
+        return 0
+    if not container.docker_engine_available():
+        raise UserError(
+            "no Docker engine is reachable here (`docker info` fails); run the command above on a "
+            "host with Docker (and the NVIDIA container toolkit for --gpus), or pass --print-only"
+        )
+    return subprocess.run(container.docker_command(options), check=False).returncode
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tritonkit.demo import run_demo
+
+    print(f"building a small ONNX model, writing it to {args.model_repository} and serving it on the local Triton…")
+    for result in run_demo(args.model_repository):
+        print(
+            f"  {result.model}: batch of {result.batch_size} → classes {result.predicted_classes} "
+            f"(max |served - onnxruntime| = {result.max_abs_difference:.1e})"
+        )
+    print("ok: served outputs match in-process ONNX Runtime")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tritonkit", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    validate = commands.add_parser("validate", help="check a model repository or one model directory")
+    validate.add_argument("path", type=Path)
+    validate.set_defaults(run=cmd_validate)
+
+    add = commands.add_parser("add-model", help="write an ONNX model and its config.pbtxt into a repository")
+    add.add_argument("onnx", type=Path, help="the ONNX file")
+    add.add_argument("--name", required=True, help="model name (its directory in the repository)")
+    knobs = add.add_mutually_exclusive_group()
+    knobs.add_argument("--profile", default="balanced", help="latency, throughput or balanced (default: balanced)")
+    knobs.add_argument("--knobs", type=Path, help="YAML file of serving knobs instead of a profile")
+    add.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    add.add_argument("--version", type=int, default=1)
+    add.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    add.add_argument("--dry-run", action="store_true", help="print the config.pbtxt, write nothing")
+    add.set_defaults(run=cmd_add_model)
+
+    serve = commands.add_parser("serve", help="run tritonserver on a model repository (local, or the NGC container)")
+    serve.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    serve.add_argument("--http-port", type=int, default=8000)
+    serve.add_argument("--grpc-port", type=int, default=8001)
+    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--container", action="store_true", help="the NGC container instead of the local server")
+    serve.add_argument("--gpus", help="with --container: docker's --gpus value, e.g. all")
+    serve.add_argument("--image", default=NGC_IMAGE, help=f"with --container: image (default: {NGC_IMAGE})")
+    serve.add_argument("--print-only", action="store_true", help="with --container: print the command only")
+    serve.set_defaults(run=cmd_serve)
+
+    demo = commands.add_parser("demo", help="build, write, serve and query a model end to end")
+    demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    demo.set_defaults(run=cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    run: Callable[[argparse.Namespace], int] = args.run
+    try:
+        return run(args)
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

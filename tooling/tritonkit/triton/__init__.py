@@ -1,0 +1,1 @@
+"""Triton model configuration, repository layout, validation and the local server."""

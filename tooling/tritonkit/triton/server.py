@@ -1,0 +1,276 @@
+"""A real local tritonserver as a context manager: free loopback ports, a readiness deadline,
+the log attached to every failure, killed with its parent, always stopped.
+
+Models are under explicit control, so a model can be (re)loaded with a config override without
+restarting the server, and every load is checked: the config the server reports must match the
+one we asked for, field by field.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+
+import tritonclient.grpc as grpcclient
+from google.protobuf import json_format
+from tritonclient.utils import InferenceServerException
+
+from tritonkit.errors import UserError
+from tritonkit.triton import model_config
+from tritonkit.triton.local_install import find_install, lay_out_backends, server_environment
+from tritonkit.triton.model_config import ModelConfig
+
+LOOPBACK = "127.0.0.1"
+_LOG_TAIL_LINES = 40
+_PR_SET_PDEATHSIG = 1
+
+
+@dataclass(frozen=True)
+class Ports:
+    http: int
+    grpc: int
+    metrics: int
+
+
+@dataclass(frozen=True)
+class ModelState:
+    name: str
+    state: str  # READY, UNAVAILABLE, LOADING, ...
+    reason: str
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
+
+
+def _without_stub_traceback(message: str) -> str:
+    """Load errors from Python backends carry the stub's traceback ("\n\nAt:\n  ..."): keep the message."""
+    return re.sub(r"\n\nAt:\n.*?(?=;|$)", "", message, flags=re.DOTALL).strip()
+
+
+def _die_with_parent() -> None:
+    """Runs in the child before exec: the kernel sends SIGKILL if this Python process dies."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class LocalServer:
+    """tritonserver from the nvidia-pytriton wheel, serving `model_repository` on 127.0.0.1."""
+
+    def __init__(
+        self,
+        model_repository: Path,
+        *,
+        http_port: int | None = None,
+        grpc_port: int | None = None,
+        metrics_port: int | None = None,
+        load_all: bool = True,
+        response_cache_bytes: int = 64 * 2**20,
+        ready_timeout_s: float = 180.0,
+        log_verbose: int = 0,
+    ) -> None:
+        self.model_repository = Path(model_repository).resolve()
+        self.ports = Ports(http_port or free_port(), grpc_port or free_port(), metrics_port or free_port())
+        self._load_all = load_all
+        self._response_cache_bytes = response_cache_bytes
+        self._ready_timeout_s = ready_timeout_s
+        self._log_verbose = log_verbose
+        self._workdir: Path | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+        self._client: grpcclient.InferenceServerClient | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalServer:
+        self.start()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    @property
+    def http_url(self) -> str:
+        return f"{LOOPBACK}:{self.ports.http}"
+
+    @property
+    def grpc_url(self) -> str:
+        return f"{LOOPBACK}:{self.ports.grpc}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.ports.metrics}/metrics"
+
+    @property
+    def log_path(self) -> Path:
+        assert self._workdir is not None, "server not started"
+        return self._workdir / "tritonserver.log"
+
+    def start(self) -> None:
+        if not self.model_repository.is_dir():
+            raise UserError(f"{self.model_repository}: model repository is not a directory")
+        install = find_install()
+        self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
+        lay_out_backends(install, self._workdir / "backends")
+        command = [str(install.binary), *self._arguments(install.cache_dir)]
+        with self.log_path.open("wb") as log:
+            self._process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=server_environment(install),
+                preexec_fn=_die_with_parent,
+            )
+        try:
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        self._client = grpcclient.InferenceServerClient(self.grpc_url)
+
+    def stop(self) -> None:
+        """SIGINT for Triton's graceful shutdown, SIGKILL if it overstays; then remove the work dir."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._workdir is not None:
+            shutil.rmtree(self._workdir, ignore_errors=True)
+            self._workdir = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "server not started"
+        return self._process.pid
+
+    def wait(self) -> int:
+        """Block until tritonserver exits; its exit code."""
+        assert self._process is not None, "server not started"
+        return self._process.wait()
+
+    def _arguments(self, cache_dir: Path) -> list[str]:
+        arguments = [
+            f"--model-repository={self.model_repository}",
+            f"--backend-directory={self._workdir / 'backends'}",  # type: ignore[operator]
+            f"--cache-directory={cache_dir}",
+            f"--http-address={LOOPBACK}",
+            f"--http-port={self.ports.http}",
+            f"--grpc-address={LOOPBACK}",
+            f"--grpc-port={self.ports.grpc}",
+            f"--metrics-address={LOOPBACK}",
+            f"--metrics-port={self.ports.metrics}",
+            "--allow-gpu-metrics=false",
+            "--model-control-mode=explicit",
+            # A broken model must not take the others down; readiness is judged per model.
+            "--exit-on-error=false",
+            "--strict-readiness=false",
+            # The config that runs must be the one we wrote: no backend fills in fields.
+            "--disable-auto-complete-config",
+            "--exit-timeout-secs=10",
+            f"--log-verbose={self._log_verbose}",
+        ]
+        if self._load_all:
+            arguments.append("--load-model=*")
+        if self._response_cache_bytes:
+            arguments.append(f"--cache-config=local,size={self._response_cache_bytes}")
+        return arguments
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self._ready_timeout_s
+        url = f"http://{self.http_url}/v2/health/ready"
+        while time.monotonic() < deadline:
+            assert self._process is not None
+            if self._process.poll() is not None:
+                raise UserError(self._failure(f"tritonserver exited with code {self._process.returncode}"))
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.2)
+        raise UserError(self._failure(f"tritonserver not ready within {self._ready_timeout_s:.0f} s"))
+
+    def _failure(self, message: str) -> str:
+        return f"{message}\n--- last lines of {self.log_path} ---\n{self.log_tail()}"
+
+    def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
+        if self._workdir is None or not self.log_path.exists():
+            return "(no log)"
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    # -- models ------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> grpcclient.InferenceServerClient:
+        if self._client is None:
+            raise RuntimeError("server not started")
+        return self._client
+
+    def model_states(self) -> dict[str, ModelState]:
+        index = self.client.get_model_repository_index(as_json=False)
+        return {m.name: ModelState(m.name, m.state, _without_stub_traceback(m.reason)) for m in index.models}
+
+    def served_config(self, name: str) -> ModelConfig:
+        return self.client.get_model_config(name, as_json=False).config
+
+    def load(self, name: str, config: ModelConfig | None = None) -> None:
+        """Load (or reload) `name`, from its config.pbtxt or from `config` as an override, and check
+        the server runs exactly that config."""
+        override = json_format.MessageToJson(config) if config is not None else None
+        try:
+            self.client.load_model(name, config=override)
+        except InferenceServerException as exc:
+            raise UserError(f"model '{name}' failed to load: {_without_stub_traceback(exc.message())}") from None
+        self.verify(name, config)
+
+    def unload(self, name: str, timeout_s: float = 60.0) -> None:
+        try:
+            self.client.unload_model(name)
+        except InferenceServerException as exc:
+            raise UserError(f"model '{name}' failed to unload: {exc.message()}") from None
+        deadline = time.monotonic() + timeout_s
+        while self.client.is_model_ready(name):
+            if time.monotonic() > deadline:
+                raise UserError(f"model '{name}' still ready {timeout_s:.0f} s after unload")
+            time.sleep(0.1)
+
+    def verify(self, name: str, expected: ModelConfig | None = None) -> None:
+        """Fail unless the server's effective config for `name` matches `expected`
+        (default: the model's config.pbtxt in the repository)."""
+        if expected is None:
+            expected = model_config.read_config(self.model_repository / name / "config.pbtxt")
+        differences = model_config.differences(expected, self.served_config(name))
+        if differences:
+            raise UserError(
+                f"model '{name}': the server runs a different config than the one written:\n  "
+                + "\n  ".join(differences)
+            )
+
+    def verify_all_ready(self) -> list[ModelState]:
+        """Check every READY model's config and return the models that failed to load."""
+        states = self.model_states().values()
+        for state in states:
+            if state.state == "READY" and (self.model_repository / state.name / "config.pbtxt").is_file():
+                self.verify(state.name)
+        return [s for s in states if s.state != "READY"]
