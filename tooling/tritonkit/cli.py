@@ -109,15 +109,38 @@ def _serve_container(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tritonkit.demo import run_demo
+    from tritonkit.demo import SENTENCES, run_demo
 
-    print(f"building a small ONNX model, writing it to {args.model_repository} and serving it on the local Triton…")
-    for result in run_demo(args.model_repository):
-        print(
-            f"  {result.model}: batch of {result.batch_size} → classes {result.predicted_classes} "
-            f"(max |served - onnxruntime| = {result.max_abs_difference:.1e})"
-        )
-    print("ok: served outputs match in-process ONNX Runtime")
+    print(f"exporting the embedded default model into {args.model_repository}, then serving it on the local Triton…")
+    results = run_demo(args.model_repository, variants=args.variants)
+    print("\nsentences:\n" + "\n".join(f"  [{i}] {text}" for i, text in enumerate(SENTENCES)))
+    print(f"\n{'served model':<24} {'cos[0,1]':>9} {'cos[0,2]':>9}  max |served - onnxruntime|")
+    for result in results:
+        close, far = result.similarity
+        print(f"{result.model:<24} {close:>9.3f} {far:>9.3f}  {result.max_abs_difference:.1e}")
+    print("ok: every CPU variant passed its gates and serves the embeddings in-process ONNX Runtime computes")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from tritonkit.export.pipeline import export
+    from tritonkit.export.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)
+    outcomes = export(
+        recipe, args.model_repository, only=args.variants, force=args.force, allow_failed=args.allow_failed
+    )
+    print(f"\n{'model':<28} {'MB':>6}  gates")
+    for outcome in outcomes:
+        record = outcome.record
+        figures = ", ".join(f"{g.metric} {g.value:.4g}" for g in record.gates)
+        state = "ok" if record.passed else "FAILED"
+        written = "" if outcome.written else "  (not written)"
+        print(f"{record.model:<28} {record.file_bytes / 1e6:>6.1f}  {state}: {figures}{written}")
+    failed = [o.record.model for o in outcomes if not o.record.passed]
+    if failed and not args.allow_failed:
+        print(f"error: {', '.join(failed)} failed their gates and were not written", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -152,10 +175,35 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--print-only", action="store_true", help="with --container: print the command only")
     serve.set_defaults(run=cmd_serve)
 
-    demo = commands.add_parser("demo", help="build, write, serve and query a model end to end")
+    export = commands.add_parser("export", help="export a recipe's model into gated ONNX variants in a repository")
+    export.add_argument("recipe", type=Path, help="export/<model>.yaml")
+    export.add_argument(
+        "--variants", type=_variant_list, default=(), help="comma-separated subset, e.g. fp32,int8_dynamic"
+    )
+    export.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    export.add_argument("--force", action="store_true", help="replace existing models of the same names")
+    export.add_argument("--allow-failed", action="store_true", help="write variants that failed their gates too")
+    export.set_defaults(run=cmd_export)
+
+    demo = commands.add_parser("demo", help="export the embedded default model, serve it and query it end to end")
     demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    demo.add_argument("--variants", type=_variant_list, default=(), help="a subset of the recipe's variants")
     demo.set_defaults(run=cmd_demo)
     return parser
+
+
+def _variant_list(text: str) -> tuple[str, ...]:
+    from typing import get_args
+
+    from tritonkit.specs import VariantName
+
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    unknown = [n for n in names if n not in get_args(VariantName)]
+    if unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown variant(s) {unknown}; expected some of {list(get_args(VariantName))}"
+        )
+    return names
 
 
 def main(argv: Sequence[str] | None = None) -> int:

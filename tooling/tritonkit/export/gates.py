@@ -1,0 +1,77 @@
+"""Hard accuracy gates: a variant's task output on real text against the PyTorch reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+from pydantic import BaseModel, ConfigDict
+
+from tritonkit.export.reference import Batch, Task
+from tritonkit.specs import GateSpec
+
+# Which gates mean something for a task: argmax of an embedding is noise, cosine of 2 logits too.
+_TASK_GATES = {
+    "sentence-embedding": ("max_abs_diff", "min_mean_cosine", "min_cosine"),
+    "text-classification": ("max_abs_diff", "min_argmax_agreement"),
+}
+
+
+class GateResult(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    metric: str  # e.g. "min_cosine"
+    value: float
+    threshold: float
+    passed: bool
+
+    def describe(self) -> str:
+        bound = "≤" if self.metric == "max_abs_diff" else "≥"
+        verdict = "ok" if self.passed else f"FAILED by {abs(self.value - self.threshold):.3g}"
+        return f"{self.metric} {self.value:.6g} (gate {bound} {self.threshold:g}): {verdict}"
+
+
+@dataclass(frozen=True)
+class Metrics:
+    max_abs_diff: float
+    mean_cosine: float
+    min_cosine: float
+    argmax_agreement: float
+
+
+def onnx_outputs(path: Path, batches: list[Batch], output_name: str) -> np.ndarray:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    return np.concatenate([session.run([output_name], {n: batch[n] for n in names})[0] for batch in batches])
+
+
+def metrics(candidate: np.ndarray, expected: np.ndarray) -> Metrics:
+    candidate, expected = candidate.astype(np.float64), expected.astype(np.float64)
+    norms = np.linalg.norm(candidate, axis=-1) * np.linalg.norm(expected, axis=-1)
+    cosine = np.sum(candidate * expected, axis=-1) / np.maximum(norms, 1e-12)
+    return Metrics(
+        max_abs_diff=float(np.max(np.abs(candidate - expected))),
+        mean_cosine=float(np.mean(cosine)),
+        min_cosine=float(np.min(cosine)),
+        argmax_agreement=float(np.mean(candidate.argmax(-1) == expected.argmax(-1))),
+    )
+
+
+def check(measured: Metrics, gate: GateSpec, task: Task) -> list[GateResult]:
+    values = {
+        "max_abs_diff": measured.max_abs_diff,
+        "min_mean_cosine": measured.mean_cosine,
+        "min_cosine": measured.min_cosine,
+        "min_argmax_agreement": measured.argmax_agreement,
+    }
+    results = []
+    for name in _TASK_GATES[task]:
+        threshold = getattr(gate, name)
+        if threshold is None:
+            continue
+        value = values[name]
+        passed = value <= threshold if name == "max_abs_diff" else value >= threshold
+        results.append(GateResult(metric=name, value=value, threshold=threshold, passed=passed))
+    return results

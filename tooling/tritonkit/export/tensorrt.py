@@ -1,0 +1,129 @@
+"""TensorRT: a `tensorrt_plan` engine where a GPU and the tensorrt package exist, otherwise the ONNX
+model served by ONNX Runtime's TensorRT execution accelerator (configured in config.pbtxt).
+
+Both cover the same shapes: batch 1..max_batch_size, sequence 1..max_sequence_length, tuned for
+half of each (the dynamic batcher rarely fills the largest batch).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+
+from tritonkit.errors import UserError
+from tritonkit.export.reference import Batch
+from tritonkit.triton.model_config import ModelConfig
+
+PLAN_FILE = "model.plan"
+_WORKSPACE_BYTES = 1 << 30
+_ENGINE_CACHE = "/tmp/tritonkit-trt-cache"  # inside the serving container: rebuilt engines are reused
+
+
+def gpu_available() -> bool:
+    if importlib.util.find_spec("tensorrt") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+def profile_shapes(max_batch_size: int, max_sequence_length: int) -> dict[str, tuple[int, int]]:
+    """min/opt/max [batch, sequence] of the optimization profile."""
+    batch = max(max_batch_size, 1)
+    return {
+        "min": (1, 1),
+        "opt": (max(batch // 2, 1), max(max_sequence_length // 2, 1)),
+        "max": (batch, max_sequence_length),
+    }
+
+
+def build_plan(onnx_path: Path, output: Path, *, max_batch_size: int, max_sequence_length: int) -> Path:
+    """Build an FP16 (where the GPU has fast FP16) engine with one optimization profile."""
+    import tensorrt as trt
+
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # explicit batch is the only mode in TensorRT 10
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise UserError(f"{onnx_path}: TensorRT cannot parse the ONNX model: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, _WORKSPACE_BYTES)
+    if builder.platform_has_fast_fp16:
+        config.set_flag(trt.BuilderFlag.FP16)
+    shapes = profile_shapes(max_batch_size, max_sequence_length)
+    profile = builder.create_optimization_profile()
+    for index in range(network.num_inputs):
+        tensor = network.get_input(index)
+        if len(tensor.shape) != 2:
+            raise UserError(
+                f"{onnx_path}: input {tensor.name} has shape {tuple(tensor.shape)}; expected [batch, sequence]"
+            )
+        profile.set_shape(tensor.name, shapes["min"], shapes["opt"], shapes["max"])
+    config.add_optimization_profile(profile)
+    engine = builder.build_serialized_network(network, config)
+    if engine is None:
+        raise UserError(f"{onnx_path}: TensorRT failed to build an engine (see the messages above)")
+    output.write_bytes(bytes(engine))
+    return output
+
+
+def plan_outputs(plan: Path, batches: list[Batch], output_name: str) -> np.ndarray:
+    """Run the engine on the gate batches (CUDA buffers through torch), so the plan itself is gated."""
+    import tensorrt as trt
+    import torch
+
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan.read_bytes())
+    context = engine.create_execution_context()
+    stream = torch.cuda.current_stream()
+    names = [engine.get_tensor_name(index) for index in range(engine.num_io_tensors)]
+    inputs = [name for name in names if engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT]
+    results = []
+    for batch in batches:
+        buffers = {name: torch.from_numpy(batch[name]).cuda() for name in inputs}
+        for name, tensor in buffers.items():
+            context.set_input_shape(name, tuple(tensor.shape))
+        for name in names:
+            if name not in buffers:
+                dtype = torch.from_numpy(np.empty(0, dtype=trt.nptype(engine.get_tensor_dtype(name)))).dtype
+                buffers[name] = torch.empty(tuple(context.get_tensor_shape(name)), dtype=dtype, device="cuda")
+            context.set_tensor_address(name, buffers[name].data_ptr())
+        if not context.execute_async_v3(stream.cuda_stream):
+            raise RuntimeError(f"{plan}: TensorRT execution failed")
+        stream.synchronize()
+        results.append(buffers[output_name].float().cpu().numpy())
+    return np.concatenate(results)
+
+
+def plan_config(config: ModelConfig) -> ModelConfig:
+    """The ONNX model's config turned into a `tensorrt_plan` one: same I/O, no ONNX Runtime settings."""
+    plan = ModelConfig()
+    plan.CopyFrom(config)
+    plan.platform = "tensorrt_plan"
+    plan.default_model_filename = PLAN_FILE
+    plan.ClearField("optimization")
+    plan.ClearField("parameters")
+    return plan
+
+
+def add_tensorrt_accelerator(config: ModelConfig, *, max_batch_size: int, max_sequence_length: int) -> None:
+    """ONNX Runtime's TensorRT execution provider for this model on a GPU host: FP16, a cached engine
+    and an explicit profile, so batches the dynamic batcher forms never trigger a rebuild."""
+    shapes = profile_shapes(max_batch_size, max_sequence_length)
+    inputs = [tensor.name for tensor in config.input]
+    accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add()
+    accelerator.name = "tensorrt"
+    parameters = {
+        "precision_mode": "FP16",
+        "max_workspace_size_bytes": str(_WORKSPACE_BYTES),
+        "trt_engine_cache_enable": "true",
+        "trt_engine_cache_path": f"{_ENGINE_CACHE}/{config.name}",
+        **{
+            f"trt_profile_{which}_shapes": ",".join(f"{name}:{shape[0]}x{shape[1]}" for name in inputs)
+            for which, shape in shapes.items()
+        },
+    }
+    accelerator.parameters.update(parameters)
