@@ -114,7 +114,7 @@ def main() -> int:
     rows = []
     for name, per_batch in latency.items():
         record = records.get(name)
-        figures = {g.metric: round(g.value, 6) for g in record.gates} if record else {
+        figures = {g.metric: float(f"{g.value:.4g}") for g in record.gates} if record else {
             "min_mean_cosine": round(measured.mean_cosine, 6), "min_cosine": round(measured.min_cosine, 6)}  # fmt: skip
         rows.append(Row(
             variant=name,

@@ -99,6 +99,7 @@ def test_container_without_a_docker_engine_says_so(tmp_path: Path) -> None:
 
 @pytest.mark.integration
 @pytest.mark.integration
+@pytest.mark.timeout(1800)  # a full MiniLM export: about 6 minutes on 2 idle cores
 def test_demo_exports_minilm_and_serves_every_cpu_variant(tmp_path: Path) -> None:
     """The real MiniLM, every variant of export/minilm.yaml: gates pass, each CPU variant served by
     the local Triton equals in-process ONNX Runtime, and the embeddings mean something."""
