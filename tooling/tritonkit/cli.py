@@ -1,7 +1,7 @@
 """The `tritonkit` command: parse, make one library call, print, exit.
 
-Exit codes: 0 success, 1 a check failed (validation problems, a served model that failed),
-2 bad input or an unmet precondition (the message says which).
+Exit codes: 0 success, 1 a check failed (validation problems, a served model that failed, a target
+that missed its SLO), 2 bad input or an unmet precondition (the message says which).
 """
 
 from __future__ import annotations
@@ -12,9 +12,15 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from tritonkit.errors import UserError
 from tritonkit.triton.container import NGC_IMAGE
+
+if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
+    from tritonkit.check import CheckResult
+    from tritonkit.measure.runner import Host
+    from tritonkit.specs import TargetsSpec
 
 DEFAULT_REPOSITORY = Path("model_repository")
 
@@ -111,15 +117,34 @@ def _serve_container(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from tritonkit.demo import SENTENCES, run_demo
 
-    print(f"exporting the embedded default model into {args.model_repository}, then serving it on the local Triton…")
-    results = run_demo(args.model_repository, variants=args.variants)
+    print(f"exporting the embedded default model into {args.model_repository}, then serving and measuring it…")
+    result = run_demo(args.model_repository, targets_path=args.targets)
     print("\nsentences:\n" + "\n".join(f"  [{i}] {text}" for i, text in enumerate(SENTENCES)))
     print(f"\n{'served model':<24} {'cos[0,1]':>9} {'cos[0,2]':>9}  max |served - onnxruntime|")
-    for result in results:
-        close, far = result.similarity
-        print(f"{result.model:<24} {close:>9.3f} {far:>9.3f}  {result.max_abs_difference:.1e}")
-    print("ok: every CPU variant passed its gates and serves the embeddings in-process ONNX Runtime computes")
-    return 0
+    for inference in result.inferences:
+        close, far = inference.similarity
+        print(f"{inference.model:<24} {close:>9.3f} {far:>9.3f}  {inference.max_abs_difference:.1e}")
+    return _report_check(result.check, args.report_dir, f"tritonkit demo: {args.targets}")
+
+
+def _report_check(result: CheckResult, report_dir: Path, title: str) -> int:
+    """Write the report, print the verdict table; exit code 0 only if every target passed."""
+    from tritonkit.check import verdict_table
+    from tritonkit.report import write_report
+
+    report = write_report(report_dir, title=title, measurements=result.measurements, verdicts=result.verdicts)
+    print("\n" + verdict_table(result))
+    print(f"report: {report / 'report.html'} (and report.md, results.json, summary.csv, plots/)")
+    return 0 if result.passed else 1
+
+
+def _remote_host(args: argparse.Namespace, spec: TargetsSpec) -> Host | None:
+    """The running server given by --grpc-url/--http-url, or None for a local one."""
+    from tritonkit.measure.runner import Host
+
+    if not (args.grpc_url or args.http_url):
+        return None
+    return Host(args.grpc_url or "", args.http_url or "", spec.dollars_per_hour, spec.host_watts)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -141,6 +166,52 @@ def cmd_export(args: argparse.Namespace) -> int:
     if failed and not args.allow_failed:
         print(f"error: {', '.join(failed)} failed their gates and were not written", file=sys.stderr)
         return 1
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from tritonkit.check import check_locally, run_check
+    from tritonkit.specs import load_targets
+
+    spec = load_targets(args.targets)
+    host = _remote_host(args, spec)
+    result = run_check(spec, host) if host else check_locally(spec, args.model_repository)
+    return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from tritonkit.check import host_of, run_sweep
+    from tritonkit.report import write_report
+    from tritonkit.specs import load_targets
+    from tritonkit.triton.server import LocalServer
+
+    spec = load_targets(args.targets)
+    by_name = {t.name: t for t in spec.targets}
+    if args.target not in by_name:
+        raise UserError(f"{args.targets}: no target named {args.target!r}; there are {', '.join(by_name)}")
+    target = by_name[args.target]
+    host = _remote_host(args, spec)
+    if host:
+        sweep = run_sweep(target, host, args.levels, args.max_steps)
+    else:
+        with LocalServer(args.model_repository, load_all=False) as server:
+            server.load(target.model)
+            sweep = run_sweep(target, host_of(server, spec), args.levels, args.max_steps)
+    report = write_report(args.report_dir, title=f"tritonkit sweep: {target.model}", measurements=(), sweeps=(sweep,))
+    unit = "req/s offered" if sweep.mode == "open" else "in flight"
+    print(f"\n{'load (' + unit + ')':>22} {'inf/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    for i, point in enumerate(sweep.points):
+        p50, p99 = (
+            (f"{point.latency.p50_us / 1000:.2f}", f"{point.latency.p99_us / 1000:.2f}")
+            if point.latency
+            else ("—", "—")
+        )
+        mark = ("  knee" if i == sweep.knee else "") + ("  best within p99" if i == sweep.best else "")
+        print(f"{point.level:>22g} {point.inferences_per_s:>8.1f} {p50:>8} {p99:>8} {point.error_rate:>7.2%}{mark}")
+    best = sweep.max_inferences_per_s_within_p99
+    limit = f"p99 ≤ {sweep.p99_limit_ms:g} ms" if sweep.p99_limit_ms else "no p99 limit"
+    print(f"max throughput meeting {limit}: " + (f"{best:.1f} inf/s" if best is not None else "none of the steps"))
+    print(f"report: {report / 'report.html'}")
     return 0
 
 
@@ -185,11 +256,49 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--allow-failed", action="store_true", help="write variants that failed their gates too")
     export.set_defaults(run=cmd_export)
 
+    check = commands.add_parser("check", help="measure every target of a targets file and judge it against its SLO")
+    check.add_argument("targets", type=Path, help="targets/<name>.yaml")
+    _server_arguments(check, "reports/check")
+    check.set_defaults(run=cmd_check)
+
+    sweep = commands.add_parser("sweep", help="latency against offered load for one target: knee and max throughput")
+    sweep.add_argument("targets", type=Path, help="targets/<name>.yaml")
+    sweep.add_argument("--target", required=True, help="the target (by name) whose model, payload and p99 to sweep")
+    sweep.add_argument(
+        "--levels",
+        type=_number_list,
+        help="rates (open loop) or concurrencies (closed loop), e.g. 1,2,4,8; "
+        "default: doubling from the target's level until p99 is missed",
+    )
+    sweep.add_argument("--max-steps", type=int, default=8)
+    _server_arguments(sweep, "reports/sweep")
+    sweep.set_defaults(run=cmd_sweep)
+
     demo = commands.add_parser("demo", help="export the embedded default model, serve it and query it end to end")
     demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
-    demo.add_argument("--variants", type=_variant_list, default=(), help="a subset of the recipe's variants")
+    demo.add_argument("--targets", type=Path, default=Path("targets/minilm.yaml"), help="the targets file to check")
+    demo.add_argument("--report-dir", type=Path, default=Path("reports/demo"), help="default: reports/demo")
     demo.set_defaults(run=cmd_demo)
     return parser
+
+
+def _server_arguments(parser: argparse.ArgumentParser, report_dir: str) -> None:
+    parser.add_argument(
+        "--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="start the local Triton on it (default)"
+    )
+    parser.add_argument("--grpc-url", help="host:port of a running server's gRPC endpoint, instead of a local one")
+    parser.add_argument("--http-url", help="host:port of a running server's HTTP endpoint, instead of a local one")
+    parser.add_argument("--report-dir", type=Path, default=Path(report_dir), help=f"default: {report_dir}")
+
+
+def _number_list(text: str) -> list[float]:
+    try:
+        levels = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not levels or any(level <= 0 for level in levels):
+        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
+    return sorted(levels)
 
 
 def _variant_list(text: str) -> tuple[str, ...]:

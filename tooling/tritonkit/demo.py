@@ -1,25 +1,32 @@
 """The main job end to end on the embedded default model: export all-MiniLM-L6-v2 (from its PyPI
-package) into gated variants, serve every CPU variant on the local Triton, send real sentences and
-check the served embeddings against in-process ONNX Runtime."""
+package) into gated fp32 and int8 variants, write a latency and a throughput configuration of
+each, serve them on the local Triton, check that served embeddings equal in-process ONNX Runtime,
+then measure every configuration against the shipped targets and write the report."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from tritonkit.check import CheckResult, host_of, run_check, with_local_tokenizers
 from tritonkit.errors import UserError
 from tritonkit.export.pipeline import Progress, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.reference import TASK_OUTPUT, tokenize
-from tritonkit.specs import CPU_VARIANTS, VariantName
+from tritonkit.specs import RecipeSpec, VariantName, load_targets
+from tritonkit.triton import model_config, profiles
 from tritonkit.triton.infer import infer_once
+from tritonkit.triton.onnx_signature import read_signature
+from tritonkit.triton.repository import write_model
 from tritonkit.triton.server import LocalServer
 
 DEFAULT_RECIPE = Path("export/minilm.yaml")
+DEFAULT_TARGETS = Path("targets/minilm.yaml")
+DEMO_VARIANTS: tuple[VariantName, ...] = ("fp32", "int8_dynamic")
+DEMO_PROFILES = ("latency", "throughput")
 SENTENCES = (
     "The parcel arrived two days late and the box was damaged.",
     "My order came late, and the package was broken.",
@@ -35,38 +42,77 @@ class DemoInference:
     max_abs_difference: float  # served vs in-process ONNX Runtime
 
 
+@dataclass(frozen=True)
+class DemoResult:
+    inferences: tuple[DemoInference, ...]
+    check: CheckResult
+
+
 def run_demo(
     repository: Path,
     *,
     recipe_path: Path = DEFAULT_RECIPE,
-    variants: Sequence[VariantName] = (),
+    targets_path: Path = DEFAULT_TARGETS,
     progress: Progress = print,
-) -> list[DemoInference]:
-    if not recipe_path.is_file():
-        raise UserError(f"{recipe_path}: recipe not found (run from the project root, or pass --recipe)")
+) -> DemoResult:
+    for path in (recipe_path, targets_path):
+        if not path.is_file():
+            raise UserError(f"{path}: not found (run from the project root)")
     recipe = load_recipe(recipe_path)
-    outcomes = export(recipe, repository, only=variants, force=True, progress=progress)
+    targets = load_targets(targets_path)
+    outcomes = export(recipe, repository, only=DEMO_VARIANTS, force=True, progress=progress)
     failed = [o.record.model for o in outcomes if not o.record.passed]
     if failed:
         raise UserError(f"{', '.join(failed)} failed their accuracy gates (see above); nothing of theirs was written")
-    served = [o.record.model for o in outcomes if o.record.variant in CPU_VARIANTS]
-    output = TASK_OUTPUT[recipe.task]
+    exported = [o.record.model for o in outcomes]
+    configurations = [write_profile_configs(repository, recipe, name) for name in exported]
+    wanted = {t.model for t in targets.targets}
+    missing = wanted - {c for names in configurations for c in names}
+    if missing:
+        raise UserError(f"{targets_path}: targets name models the demo does not write: {', '.join(sorted(missing))}")
 
-    results = []
     with LocalServer(repository, load_all=False) as server:
-        for name in served:
+        inferences = []
+        for name in exported:
             server.load(name)  # fails unless the served config equals the written one
-            (batch,) = tokenize(repository / name / "tokenizer", list(SENTENCES), recipe.max_sequence_length)
-            session = ort.InferenceSession(
-                str(repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"]
+            inferences.append(_compare_with_onnxruntime(server, repository, recipe, name))
+            server.unload(name)
+        for name in sorted(wanted):
+            progress(f"loading {name}")
+            server.load(name)
+        check = run_check(with_local_tokenizers(targets, repository), host_of(server, targets), progress)
+    return DemoResult(tuple(inferences), check)
+
+
+def write_profile_configs(repository: Path, recipe: RecipeSpec, exported: str) -> list[str]:
+    """`<exported>_<profile>` for each demo profile: the same ONNX file (and tokenizer) under that
+    profile's knobs."""
+    onnx = repository / exported / "1" / "model.onnx"
+    signature = read_signature(onnx)
+    tokenizer = {f"tokenizer/{f.name}": f for f in (repository / exported / "tokenizer").iterdir()}
+    names = []
+    for profile in DEMO_PROFILES:
+        knobs = profiles.profile(profile)
+        if knobs.warmup is not None:  # warm up at the longest sequence the recipe serves
+            knobs = knobs.model_copy(
+                update={"warmup": knobs.warmup.model_copy(update={"dynamic_dim_size": recipe.max_sequence_length})}
             )
-            feed = {i.name: batch[i.name] for i in session.get_inputs()}
-            expected = session.run([output], feed)[0]
-            embeddings = infer_once(server.client, name, feed, [output])[output]
-            difference = float(np.max(np.abs(embeddings - expected)))
-            if difference > TOLERANCE:
-                raise UserError(f"model '{name}': served output differs from ONNX Runtime by {difference:g}")
-            unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
-            similarity = (float(unit[0] @ unit[1]), float(unit[0] @ unit[2]))
-            results.append(DemoInference(name, similarity, difference))
-    return results
+        name = f"{exported}_{profile}"
+        config = model_config.build_config(name, signature, knobs)
+        write_model(repository, config, onnx, extra_files=tokenizer, force=True)
+        names.append(name)
+    return names
+
+
+def _compare_with_onnxruntime(server: LocalServer, repository: Path, recipe: RecipeSpec, name: str) -> DemoInference:
+    output = TASK_OUTPUT[recipe.task]
+    (batch,) = tokenize(repository / name / "tokenizer", list(SENTENCES), recipe.max_sequence_length)
+    session = ort.InferenceSession(str(repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
+    feed = {i.name: batch[i.name] for i in session.get_inputs()}
+    expected = session.run([output], feed)[0]
+    embeddings = infer_once(server.client, name, feed, [output])[output]
+    difference = float(np.max(np.abs(embeddings - expected)))
+    if difference > TOLERANCE:
+        raise UserError(f"model '{name}': served output differs from ONNX Runtime by {difference:g}")
+    unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
+    return DemoInference(name, (float(unit[0] @ unit[1]), float(unit[0] @ unit[2])), difference)

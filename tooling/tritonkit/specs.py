@@ -136,10 +136,14 @@ def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
+        errors = exc.errors()
+        failed_within = {error["loc"][:n] for error in errors for n in range(len(error["loc"]))}
+        # pydantic also calls a list too short when its items failed: only the items' errors matter.
+        errors = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in failed_within)]
         lines = [
             f"  {'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
             + (f" (got {error['input']!r})" if error["type"] != "missing" else "")
-            for error in exc.errors()
+            for error in errors
         ]
         raise UserError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from None
 
@@ -216,3 +220,160 @@ class RecipeSpec(_Spec):
 
     def gate(self, variant: str) -> GateSpec:
         return self.gates.get(variant, DEFAULT_GATES[variant])  # type: ignore[call-overload]
+
+
+# -- targets files (targets/*.yaml): load, payload and SLO per configuration ------------------------
+
+
+class _LoadBase(_Spec):
+    """How long to measure, and what counts as a settled measurement (both load modes)."""
+
+    protocol: Literal["grpc", "http"] = "grpc"
+    warmup_s: float = Field(default=2.0, ge=0)
+    window_s: float = Field(default=5.0, gt=0)
+    duration_s: float = Field(default=30.0, gt=0)  # the most time spent measuring, warmup not counted
+    stable_windows: PositiveInt = 3  # stop once this many consecutive windows agree …
+    stability_tolerance: float = Field(default=0.10, gt=0)  # … within this fraction on throughput and p99
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    seed: int = 0
+
+    @model_validator(mode="after")
+    def _room_for_the_stability_rule(self) -> _LoadBase:
+        if self.window_s * self.stable_windows > self.duration_s + 1e-9:
+            raise ValueError(
+                f"duration_s {self.duration_s} is shorter than stable_windows x window_s "
+                f"({self.stable_windows} x {self.window_s}): the stability rule could never be checked"
+            )
+        return self
+
+    @property
+    def max_windows(self) -> int:
+        return int(self.duration_s / self.window_s + 1e-9)
+
+
+class OpenLoopLoad(_LoadBase):
+    """Requests arrive on a schedule whether or not earlier ones have finished (users, not workers)."""
+
+    mode: Literal["open"]
+    rate_per_s: float = Field(gt=0)
+    arrivals: Literal["constant", "poisson"] = "poisson"
+    max_in_flight: PositiveInt = 1024  # beyond this the generator waits, and counts the waits as late sends
+
+    @property
+    def level(self) -> float:
+        return self.rate_per_s
+
+
+class ClosedLoopLoad(_LoadBase):
+    """A fixed number of requests in flight: each worker sends again as soon as its answer arrives."""
+
+    mode: Literal["closed"]
+    concurrency: PositiveInt
+
+    @property
+    def level(self) -> float:
+        return float(self.concurrency)
+
+
+LoadSpec = OpenLoopLoad | ClosedLoopLoad
+
+
+class TokensPayload(_Spec):
+    """Token ids from the model's own tokenizer on real sentences."""
+
+    kind: Literal["tokens"]
+    # A folder with tokenizer.json. Default: <model repository>/<model>/tokenizer/, which the
+    # exporter writes (so it must be given when checking a server that is not local).
+    tokenizer: Path | None = None
+    texts: Path  # one sentence per line
+    # fixed: every request padded/truncated to sequence_length; texts: each sentence's own length
+    # (at most sequence_length); uniform: lengths drawn in [min_tokens, sequence_length].
+    lengths: Literal["fixed", "texts", "uniform"] = "texts"
+    sequence_length: PositiveInt = 128
+    min_tokens: PositiveInt = 4
+    batch_size: PositiveInt = 1  # sentences per request
+    count: PositiveInt = 256  # distinct requests prepared, then sent in a seeded random order
+
+    @model_validator(mode="after")
+    def _lengths_in_range(self) -> TokensPayload:
+        if self.lengths == "uniform" and self.min_tokens > self.sequence_length:
+            raise ValueError(f"min_tokens {self.min_tokens} exceeds sequence_length {self.sequence_length}")
+        return self
+
+
+class RandomPayload(_Spec):
+    """Seeded random tensors shaped from the served model's config, for generic models."""
+
+    kind: Literal["random"]
+    batch_size: PositiveInt = 1
+    dynamic_dim_size: PositiveInt = 16  # for every -1 dimension other than the batch
+    integer_high: PositiveInt = 100  # integers are drawn in [0, integer_high): valid ids for most vocabularies
+    count: PositiveInt = 64
+
+
+class FilesPayload(_Spec):
+    """User-supplied requests: each .npz file holds one request's arrays, keyed by input name."""
+
+    kind: Literal["files"]
+    paths: tuple[Path, ...] = Field(min_length=1)
+
+
+PayloadSpec = TokensPayload | RandomPayload | FilesPayload
+
+
+class SloSpec(_Spec):
+    """What the configuration must meet; unset limits are not checked."""
+
+    p50_ms: float | None = Field(default=None, gt=0)
+    p90_ms: float | None = Field(default=None, gt=0)
+    p95_ms: float | None = Field(default=None, gt=0)
+    p99_ms: float | None = Field(default=None, gt=0)
+    min_inferences_per_s: float | None = Field(default=None, gt=0)
+    max_error_rate: float = Field(default=0.0, ge=0, le=1)  # failed requests / requests sent
+
+
+class TargetSpec(_Spec):
+    """One configuration (a served model) under one load, and the SLO it must meet."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    model: str
+    model_version: str = ""
+    load: LoadSpec = Field(discriminator="mode")
+    payload: PayloadSpec = Field(discriminator="kind")
+    slo: SloSpec
+    outputs: tuple[str, ...] = ()  # outputs to request; all of them when empty
+
+
+class TargetsSpec(_Spec):
+    """A targets file: configurations to check, and what the host costs."""
+
+    dollars_per_hour: float | None = Field(default=None, gt=0)  # for the cost per 1M inferences
+    # Energy when it cannot be measured: an estimate that assumes the host draws this constant power.
+    host_watts: float | None = Field(default=None, gt=0)
+    # Not read: a place for YAML anchors (&name) that targets reuse with aliases (*name, <<: *name).
+    shared: dict[str, object] = {}
+    targets: tuple[TargetSpec, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> TargetsSpec:
+        names = [t.name for t in self.targets]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"target names must be unique; repeated: {repeated}")
+        return self
+
+
+def load_targets(path: Path) -> TargetsSpec:
+    """A targets file with its relative paths (payload files) made relative to the file."""
+    spec = load_yaml(path, TargetsSpec)
+    base = path.parent
+    targets = []
+    for target in spec.targets:
+        payload = target.payload
+        if isinstance(payload, TokensPayload):
+            tokenizer = base / payload.tokenizer if payload.tokenizer else None
+            payload = payload.model_copy(update={"tokenizer": tokenizer, "texts": base / payload.texts})
+        elif isinstance(payload, FilesPayload):
+            payload = payload.model_copy(update={"paths": tuple(base / p for p in payload.paths)})
+        targets.append(target.model_copy(update={"payload": payload}))
+    return spec.model_copy(update={"targets": tuple(targets)})

@@ -1,0 +1,230 @@
+"""Report rendering is pure, so synthetic measurements are enough: what matters here is that every
+figure lands in every format, that nothing is invented, and that writing is atomic."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+
+from tritonkit.errors import UserError
+from tritonkit.measure import sweep as sweeps
+from tritonkit.measure.measurement import Energy, Measurement, RequestLog, ServerBreakdown, WindowStats
+from tritonkit.measure.stats import summarize
+from tritonkit.report import plots, render_report, write_report
+from tritonkit.slo import Check, Verdict
+
+HOSTILE = '<script>alert("x")</script>&../x|y'
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def measurement(
+    target: str = "fast",
+    *,
+    model: str = "minilm",
+    level: float = 100.0,
+    median_us: float = 4000.0,
+    requests: int = 300,
+    failed: int = 0,
+    energy: Energy | None = None,
+    cost: float | None = 0.25,
+    seed: int = 0,
+) -> Measurement:
+    """A run of `requests` (the first 30 are warmup, window -1), the last `failed` of them errors."""
+    rng = np.random.default_rng(seed)
+    scheduled = np.arange(requests, dtype=float) * 1e6 / level
+    window = np.where(np.arange(requests) < 30, -1, (np.arange(requests) - 30) * 3 // max(requests - 30, 1))
+    error = ("",) * (requests - failed) + ("timeout",) * failed
+    latency = rng.lognormal(np.log(median_us), 0.35, requests)
+    latency[requests - failed :] = np.nan  # a failed request has no latency
+    ok = (np.array(error) == "") & (window >= 0)
+    summary = summarize(latency[ok])
+    measured = int((window >= 0).sum())
+    rate = min(level, 250.0) * (1 - failed / requests)  # the server saturates at 250 requests/s
+    return Measurement(
+        target=target,
+        model=model,
+        protocol="grpc",
+        mode="open",
+        level=level,
+        inferences_per_request=4,
+        measured_windows=(0, 2),
+        stable=failed == 0,
+        duration_s=3.0,
+        sent=measured,
+        latency=summary,
+        requests_per_s=rate,
+        errors={"timeout": min(failed, measured)} if failed else {},
+        error_examples={"timeout": "deadline exceeded after 30 s"} if failed else {},
+        windows=tuple(WindowStats(i, measured // 3, 0, rate, summary.p99_us if summary else None) for i in range(3)),
+        late_sends=2,
+        max_send_lag_us=1500.0,
+        server=ServerBreakdown(measured, 3000.0, 400.0, 50.0, 2400.0, 30.0, measured * 4, measured // 2),
+        client_overhead_us=float("nan") if summary is None else 800.0,
+        client_cpu_percent=12.5,
+        cost_per_million=cost,
+        energy=energy or Energy(0.0123, "estimate: 300 W host x time per inference"),
+        warnings=("client CPU above 80 %",) if seed == 1 else (),
+        raw=RequestLog(scheduled, scheduled + 10.0, latency, window, error),
+    )
+
+
+def check(metric: str, limit: float, actual: float | None, unit: str = "ms", upper: bool = True) -> Check:
+    passed = actual is not None and (actual <= limit if upper else actual >= limit)
+    return Check(metric, limit, actual, unit, upper, passed)
+
+
+FAST = measurement("fast", seed=1)
+SLOW = measurement("slow", model="bert", median_us=9000.0, seed=2)
+VERDICTS = (
+    Verdict("fast", "minilm", (check("p99", 20.0, 10.0), check("throughput", 100.0, 360.0, "inf/s", False)), ()),
+    Verdict("slow", "bert", (check("p50", 10.0, 9.0), check("p99", 8.0, 10.0)), ("not stable",)),
+)
+SWEEP = sweeps.analyze(
+    "minilm", [measurement("fast", level=r, median_us=2000 + r * 10, seed=int(r)) for r in (50, 100, 200, 400)], 10.0
+)
+
+
+@pytest.fixture(scope="module")
+def files() -> dict[str, bytes]:
+    return render_report("Nightly <run>", [FAST, SLOW], VERDICTS, [SWEEP])
+
+
+def embedded_pngs(html: str) -> list[bytes]:
+    return [base64.b64decode(data) for data in re.findall(r'<img src="data:image/png;base64,([^"]+)"', html)]
+
+
+def test_markdown_has_the_verdict_table_with_margins(files: dict[str, bytes]) -> None:
+    md = files["report.md"].decode()
+    assert md.startswith("# Nightly &lt;run&gt;\n")
+    assert "| fast | minilm | PASS | — | — |" in md
+    assert "| slow | bert | FAIL | p99 10 ms, target ≤ 8 ms | not stable |" in md
+    assert "| fast | p99 | 10 ms | ≤ 20 ms | +50.0 % | PASS |" in md
+    assert "| slow | p99 | 10 ms | ≤ 8 ms | -25.0 % | FAIL |" in md
+    assert "How to read this report" in md and "estimate: 300 W host x time per inference" in md
+    assert "![Latency percentiles per target, with SLO limits](plots/percentiles.png)" in md
+    sweep = "| minilm | open | 4 | 10 ms | 200 req/s: 800 inf/s | 800 inf/s at 200 req/s |"
+    assert sweep in md and "| fast @ 200 req/s | minilm | grpc |" in md
+
+
+def test_html_is_self_contained_with_every_plot_embedded(files: dict[str, bytes]) -> None:
+    html = files["report.html"].decode()
+    assert not re.search(r"https?://", html) and "<script" not in html and "<link" not in html
+    images = embedded_pngs(html)
+    plot_files = sorted(path for path in files if path.startswith("plots/"))
+    assert plot_files == [
+        "plots/latency_cdf.png",
+        "plots/latency_throughput.png",
+        "plots/percentiles.png",
+        "plots/sweep_minilm_open.png",
+    ]
+    assert sorted(images) == sorted(files[path] for path in plot_files)
+    for png in images:
+        assert png.startswith(PNG_SIGNATURE)
+        height, width, _ = matplotlib.image.imread(io.BytesIO(png)).shape
+        assert (width, height) == (1000, 560)
+    assert '<td class="pass">PASS</td>' in html and '<td class="fail">FAIL</td>' in html
+
+
+def test_text_from_the_data_is_escaped() -> None:
+    hostile = measurement(HOSTILE)
+    verdict = Verdict(HOSTILE, "minilm", (check("p99", 1.0, 5.0),), ("<b>note</b>",))
+    files = render_report("t", [hostile], [verdict])
+    html = files["report.html"].decode()
+    assert "<script>" not in html and "<b>note</b>" not in html
+    assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;../x|y" in html
+    assert '&lt;script&gt;alert("x")&lt;/script&gt;&amp;../x\\|y' in files["report.md"].decode()
+    (latencies,) = (path for path in files if path.startswith("latencies/"))
+    assert re.fullmatch(r"latencies/[A-Za-z0-9_.-]+\.csv", latencies) and "/.." not in latencies
+
+
+def test_results_json_is_strict_and_carries_the_checks(files: dict[str, bytes]) -> None:
+    def no_nan(constant: str) -> None:
+        raise AssertionError(f"{constant} in results.json")
+
+    results = json.loads(files["results.json"], parse_constant=no_nan)
+    assert [v["passed"] for v in results["verdicts"]] == [True, False]
+    p99 = results["verdicts"][1]["checks"][1]
+    assert p99 | {"margin": round(p99["margin"], 6)} == {
+        "metric": "p99", "limit": 8.0, "actual": 10.0, "unit": "ms", "upper_bound": True, "passed": False,
+        "margin": -0.25,
+    }  # fmt: skip
+    fast = results["measurements"][0]
+    assert "raw" not in fast and fast["latency"]["p99_us"] == FAST.latency.p99_us  # type: ignore[union-attr]
+    assert fast["inferences_per_s"] == FAST.inferences_per_s and fast["server"]["average_batch_size"] == 8.0
+    assert fast["energy"]["method"].startswith("estimate") and fast["latencies_csv"] == "latencies/fast.csv"
+    assert results["sweeps"][0]["knee"] == SWEEP.knee and results["sweeps"][0]["best"] == SWEEP.best
+    assert len(results["plots"]) == 4
+
+
+def test_csvs_have_a_row_per_measurement_and_per_request(files: dict[str, bytes]) -> None:
+    summary = list(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
+    assert [row["target"] for row in summary] == ["fast", "slow"] + ["fast"] * len(SWEEP.points)
+    assert [row["sweep"] for row in summary][:3] == ["", "", "minilm (open)"]
+    assert float(summary[1]["p99_ms"]) == SLOW.latency.p99_us / 1000  # type: ignore[union-attr]
+    assert summary[0]["cost_per_million_usd"] == "0.25"
+    raw = list(csv.DictReader(io.StringIO(files["latencies/slow.csv"].decode())))
+    assert len(raw) == len(SLOW.raw) and set(raw[0]) == {"scheduled_us", "sent_us", "latency_us", "window", "error"}
+    assert raw[0]["window"] == "-1" and float(raw[-1]["latency_us"]) == SLOW.raw.latency_us[-1]
+
+
+def test_a_run_without_any_success_renders_what_is_known() -> None:
+    failed = measurement(
+        "down", requests=50, failed=50, cost=None, energy=Energy(None, "not available: no power meter on this host")
+    )
+    assert failed.latency is None
+    verdict = Verdict("down", "minilm", (check("p99", 10.0, None),), ())
+    files = render_report("outage", [failed], [verdict])
+    md, html = files["report.md"].decode(), files["report.html"].decode()
+    for text in (md, html):
+        assert "not available: no power meter on this host" in text and "nothing measured" in text
+    assert "| down | minilm | grpc | open | 100 req/s | no | 3 | 0 | 0 | — | — | — | — | — | — |" in md
+    assert "| down | 20 | 100 % | timeout: 20 |" in md
+    assert not any(path.startswith("plots/") for path in files) and embedded_pngs(html) == []
+    results = json.loads(files["results.json"])
+    assert results["measurements"][0]["latency"] is None and results["measurements"][0]["client_overhead_us"] is None
+    summary = next(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
+    assert summary["p99_ms"] == "" and summary["energy_j_per_inference"] == "" and summary["client_overhead_us"] == ""
+
+
+def test_rendering_is_deterministic(files: dict[str, bytes]) -> None:
+    assert render_report("Nightly <run>", [FAST, SLOW], VERDICTS, [SWEEP]) == files
+
+
+def test_writing_replaces_a_previous_report(tmp_path: Path) -> None:
+    directory = tmp_path / "report"
+    assert write_report(directory, title="one", measurements=[FAST]) == directory
+    (directory / "stale.txt").write_text("from an older run")
+    write_report(directory, title="two", measurements=[SLOW], verdicts=VERDICTS[1:])
+    assert not (directory / "stale.txt").exists() and not (directory / "latencies" / "fast.csv").exists()
+    assert (directory / "report.md").read_text().startswith("# two\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no staging directory left behind
+
+
+def test_a_failure_while_rendering_keeps_the_previous_report(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    directory = tmp_path / "report"
+    write_report(directory, title="good", measurements=[FAST])
+    before = {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()}
+
+    def broken(*_: object) -> bytes:
+        raise RuntimeError("plotting failed")
+
+    monkeypatch.setattr(plots, "latency_cdf", broken)
+    with pytest.raises(RuntimeError, match="plotting failed"):
+        write_report(directory, title="bad", measurements=[SLOW])
+    assert {p: p.read_bytes() for p in directory.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]
+
+
+def test_a_directory_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(UserError, match="is not a report directory"):
+        write_report(tmp_path, title="t", measurements=[FAST])
+    assert (tmp_path / "notes.txt").read_text() == "mine"

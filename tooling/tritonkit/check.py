@@ -1,0 +1,125 @@
+"""`tritonkit check`: every target of a targets file measured and judged against its SLO, on a
+running server or on a local one started for the check."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.runner import Host, measure_target
+from tritonkit.measure.sweep import SweepResult, analyze, meets_p99
+from tritonkit.slo import Verdict, judge
+from tritonkit.specs import OpenLoopLoad, TargetSpec, TargetsSpec, TokensPayload
+from tritonkit.triton.server import LocalServer
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    measurements: tuple[Measurement, ...]
+    verdicts: tuple[Verdict, ...]
+
+    @property
+    def passed(self) -> bool:
+        return all(v.passed for v in self.verdicts)
+
+
+def run_check(spec: TargetsSpec, host: Host, progress: Progress = print) -> CheckResult:
+    measurements, verdicts = [], []
+    for target in spec.targets:
+        progress(f"measuring {target.name}: {target.model}, {describe_load(target)}")
+        measurement = asyncio.run(measure_target(target, host))
+        measurements.append(measurement)
+        verdicts.append(judge(target.name, measurement, target.slo))
+    return CheckResult(tuple(measurements), tuple(verdicts))
+
+
+def check_locally(spec: TargetsSpec, repository: Path, progress: Progress = print) -> CheckResult:
+    """Start the local Triton on `repository`, load the targets' models (each load checks the
+    served config is the one written), run the check, stop the server."""
+    spec = with_local_tokenizers(spec, repository)
+    with LocalServer(repository, load_all=False) as server:
+        for model in dict.fromkeys(t.model for t in spec.targets):
+            progress(f"loading {model}")
+            server.load(model)
+        return run_check(spec, host_of(server, spec), progress)
+
+
+def with_local_tokenizers(spec: TargetsSpec, repository: Path) -> TargetsSpec:
+    """Token payloads without a tokenizer use the one the exporter wrote beside the model."""
+    targets = []
+    for target in spec.targets:
+        payload = target.payload
+        if isinstance(payload, TokensPayload) and payload.tokenizer is None:
+            payload = payload.model_copy(update={"tokenizer": repository / target.model / "tokenizer"})
+        targets.append(target.model_copy(update={"payload": payload}))
+    return spec.model_copy(update={"targets": tuple(targets)})
+
+
+def host_of(server: LocalServer, spec: TargetsSpec) -> Host:
+    return Host(server.grpc_url, server.http_url, spec.dollars_per_hour, spec.host_watts)
+
+
+def describe_load(target: TargetSpec) -> str:
+    load = target.load
+    if isinstance(load, OpenLoopLoad):
+        return f"open loop, {load.arrivals} arrivals at {load.rate_per_s:g}/s over {load.protocol}"
+    return f"closed loop, {load.concurrency} in flight over {load.protocol}"
+
+
+def run_sweep(
+    target: TargetSpec, host: Host, levels: list[float] | None, max_steps: int, progress: Progress = print
+) -> SweepResult:
+    """The target's load at each level (rates or concurrencies); without levels, doubling from the
+    target's own level until a step misses the p99 limit or `max_steps` is reached."""
+    p99_limit_ms = target.slo.p99_ms
+    points: list[Measurement] = []
+    steps = levels or [target.load.level * 2**i for i in range(max_steps)]
+    for level in steps[:max_steps]:
+        step = _at_level(target, level)
+        progress(f"sweep step {len(points) + 1}: {describe_load(step)}")
+        point = asyncio.run(measure_target(step, host))
+        points.append(point)
+        if levels is None and not meets_p99(point, p99_limit_ms):
+            break
+    return analyze(target.model, points, p99_limit_ms)
+
+
+def _at_level(target: TargetSpec, level: float) -> TargetSpec:
+    load = target.load
+    update = {"rate_per_s": level} if isinstance(load, OpenLoopLoad) else {"concurrency": max(1, round(level))}
+    name = f"{target.name}@{level:g}"
+    return target.model_copy(update={"name": name, "load": load.model_copy(update=update)})
+
+
+def verdict_table(result: CheckResult) -> str:
+    """The terminal summary: one row per target with its margins, then why each failure failed."""
+    header = (
+        f"{'target':<28} {'model':<30} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>8} {'inf/s':>8} {'errors':>7}  margins"
+    )
+    lines = [header, "-" * len(header)]
+    for measurement, verdict in zip(result.measurements, result.verdicts, strict=True):
+        latency = measurement.latency
+        p50 = f"{latency.p50_us / 1000:.2f}" if latency else "—"
+        p99 = f"{latency.p99_us / 1000:.2f}" if latency else "—"
+        margins = ", ".join(
+            f"{c.metric} {c.margin:+.0%}" if c.margin is not None else f"{c.metric} {'ok' if c.passed else 'FAIL'}"
+            for c in verdict.checks
+        )
+        lines.append(
+            f"{verdict.target:<28} {verdict.model:<30} {'PASS' if verdict.passed else 'FAIL':<7} {p50:>8} {p99:>8} "
+            f"{measurement.inferences_per_s:>8.1f} {measurement.error_rate:>7.2%}  {margins}"
+        )
+        lines.extend(f"    ✗ {reason}" for reason in verdict.reasons)
+        lines.extend(
+            f"    errors {kind}: {count}, e.g. {measurement.error_examples.get(kind, '')[:120]}"
+            for kind, count in measurement.errors.items()
+        )
+        lines.extend(f"    ! {note}" for note in verdict.notes)
+    passed = sum(v.passed for v in result.verdicts)
+    lines.append(f"\n{passed} of {len(result.verdicts)} targets met their SLO")
+    return "\n".join(lines)

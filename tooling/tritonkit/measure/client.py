@@ -1,0 +1,147 @@
+"""One asynchronous interface over tritonclient's gRPC and HTTP aio clients: config, statistics and
+inference, with requests prepared once (tensors serialised before the load starts) and errors
+reduced to a kind a report can count."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import tritonclient.grpc as grpcclient
+import tritonclient.grpc.aio as grpc_aio
+import tritonclient.http as httpclient
+import tritonclient.http.aio as http_aio
+from google.protobuf import json_format
+from tritonclient.grpc import service_pb2
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+
+from tritonkit.measure.payloads import Payload
+from tritonkit.triton.model_config import ModelConfig
+
+Protocol = Literal["grpc", "http"]
+
+
+@dataclass(frozen=True)
+class StatsSnapshot:
+    """Cumulative counters of one model version from Triton's statistics API (durations in ns)."""
+
+    success_count: int
+    success_ns: int
+    fail_count: int
+    queue_ns: int
+    compute_input_ns: int
+    compute_infer_ns: int
+    compute_output_ns: int
+    inference_count: int
+    execution_count: int
+
+
+class RequestFailed(Exception):
+    """A request that did not succeed; `kind` groups failures in reports."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class TritonClient:
+    """`protocol` over `url` (host:port). Use as an async context manager."""
+
+    def __init__(self, url: str, protocol: Protocol, *, connections: int = 100) -> None:
+        self.protocol = protocol
+        self._inputs: Any = grpcclient if protocol == "grpc" else httpclient
+        if protocol == "grpc":
+            self._grpc: grpc_aio.InferenceServerClient | None = grpc_aio.InferenceServerClient(url)
+            self._http: http_aio.InferenceServerClient | None = None
+        else:
+            self._grpc = None
+            # aiohttp queues requests beyond its connection limit: allow every request in flight.
+            self._http = http_aio.InferenceServerClient(url, conn_limit=connections)
+
+    async def __aenter__(self) -> TritonClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.close()
+        if self._http is not None:
+            await self._http.close()
+
+    async def config(self, model: str, version: str = "") -> ModelConfig:
+        if self._grpc is not None:
+            response = await self._grpc.get_model_config(model, version)
+            return response.config
+        assert self._http is not None
+        raw = await self._http.get_model_config(model, version)
+        return json_format.ParseDict(raw, ModelConfig(), ignore_unknown_fields=True)
+
+    async def statistics(self, model: str, version: str = "") -> StatsSnapshot:
+        if self._grpc is not None:
+            response = await self._grpc.get_inference_statistics(model, version)
+        else:
+            assert self._http is not None
+            raw = await self._http.get_inference_statistics(model, version)
+            response = json_format.ParseDict(raw, service_pb2.ModelStatisticsResponse(), ignore_unknown_fields=True)
+        if len(response.model_stats) != 1:
+            raise RequestFailed("statistics", f"expected one version of '{model}', got {len(response.model_stats)}")
+        stats = response.model_stats[0]
+        inference = stats.inference_stats
+        return StatsSnapshot(
+            success_count=inference.success.count,
+            success_ns=inference.success.ns,
+            fail_count=inference.fail.count,
+            queue_ns=inference.queue.ns,
+            compute_input_ns=inference.compute_input.ns,
+            compute_infer_ns=inference.compute_infer.ns,
+            compute_output_ns=inference.compute_output.ns,
+            inference_count=stats.inference_count,
+            execution_count=stats.execution_count,
+        )
+
+    def prepare(self, payload: Payload, outputs: Sequence[str]) -> tuple[list[Any], list[Any] | None]:
+        """Serialise a payload's tensors once; the same objects are sent many times."""
+        tensors = []
+        for name, array in payload.items():
+            tensor = self._inputs.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
+            if self.protocol == "http":
+                tensor.set_data_from_numpy(array, binary_data=True)
+            else:
+                tensor.set_data_from_numpy(array)
+            tensors.append(tensor)
+        if not outputs:
+            return tensors, None
+        if self.protocol == "http":
+            return tensors, [httpclient.InferRequestedOutput(name, binary_data=True) for name in outputs]
+        return tensors, [grpcclient.InferRequestedOutput(name) for name in outputs]
+
+    async def infer(
+        self, model: str, version: str, prepared: tuple[list[Any], list[Any] | None], timeout_s: float
+    ) -> None:
+        """Send one request and wait for its answer; RequestFailed (with a kind) when it fails."""
+        inputs, outputs = prepared
+        try:
+            async with asyncio.timeout(timeout_s):  # no extra task per request, unlike wait_for
+                if self._grpc is not None:
+                    await self._grpc.infer(model, inputs, model_version=version, outputs=outputs)
+                else:
+                    assert self._http is not None
+                    await self._http.infer(model, inputs, model_version=version, outputs=outputs)
+        except TimeoutError:
+            raise RequestFailed("timeout", f"no answer within {timeout_s:g} s") from None
+        except InferenceServerException as exc:
+            raise RequestFailed(_kind_of(exc), exc.message() or str(exc)) from None
+        except (OSError, ConnectionError) as exc:
+            raise RequestFailed("connection", str(exc) or type(exc).__name__) from None
+        except Exception as exc:  # aiohttp's and grpc's transport errors have no common base
+            raise RequestFailed(type(exc).__name__, str(exc)) from None
+
+
+def _kind_of(exc: InferenceServerException) -> str:
+    status = exc.status() or "error"
+    status = status.removeprefix("StatusCode.")
+    return f"HTTP {status}" if status.isdigit() else status

@@ -1,0 +1,247 @@
+"""Open- and closed-loop load on asyncio, measured in windows until they agree.
+
+Time runs on one monotonic clock. Each request is due at a time (open loop: its place in the
+arrival schedule; closed loop: when its worker sends it) and its latency runs from then to its
+answer, so a generator that falls behind cannot hide queueing (no coordinated omission): the
+delay shows as latency, and the late sends are counted.
+
+After a warmup, windows of `window_s` follow until the last `stable_windows` agree within
+`stability_tolerance` on throughput and p99, or `duration_s` runs out. Then sending stops and the
+requests still in flight are awaited (each is bounded by its timeout), so none is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+import numpy as np
+
+from tritonkit.measure.client import RequestFailed
+from tritonkit.measure.measurement import WindowStats
+from tritonkit.measure.stats import percentile, within
+from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad
+
+LATE_AFTER_NS = 1_000_000  # an open-loop send more than 1 ms behind its schedule counts as late
+# asyncio's timers wake up to ~2 ms late on Linux (epoll waits in whole milliseconds), which would
+# add the generator's own jitter to every open-loop latency. So the generator sleeps until shortly
+# before a send is due and yields to the loop (answers keep flowing) for the rest: sends leave within
+# a few µs of schedule. The yielding costs CPU, so it is capped at a quarter of the mean interval.
+_MAX_SPIN_NS = 2_500_000
+Snapshot = TypeVar("Snapshot")
+
+
+@dataclass
+class _Log:
+    scheduled_ns: list[int] = field(default_factory=list)
+    sent_ns: list[int] = field(default_factory=list)
+    done_ns: list[int] = field(default_factory=list)
+    error: list[str] = field(default_factory=list)
+    examples: dict[str, str] = field(default_factory=dict)
+
+    def add(self, scheduled: int, sent: int, done: int, failure: RequestFailed | None) -> None:
+        self.scheduled_ns.append(scheduled)
+        self.sent_ns.append(sent)
+        self.done_ns.append(done)
+        kind = failure.kind if failure else ""
+        self.error.append(kind)
+        if failure and kind not in self.examples:
+            self.examples[kind] = str(failure)
+
+
+@dataclass(frozen=True)
+class LoadRun(Generic[Snapshot]):
+    """Raw outcome of a run. Times are ns on the monotonic clock; `boundaries` are the window
+    edges (boundaries[0] ends the warmup) and `snapshots` were taken at each edge, plus one last
+    after the drain."""
+
+    scheduled_ns: np.ndarray
+    sent_ns: np.ndarray
+    done_ns: np.ndarray
+    error: tuple[str, ...]
+    error_examples: dict[str, str]
+    started_ns: int
+    boundaries: tuple[int, ...]
+    snapshots: tuple[Snapshot, ...]
+    windows: tuple[WindowStats, ...]
+    measured: tuple[int, int]  # first and last window the figures cover
+    stable: bool
+    cpu_s: float  # this process's CPU time during the measured windows
+    open_loop: bool
+
+    @property
+    def period_ns(self) -> tuple[int, int]:
+        first, last = self.measured
+        return self.boundaries[first], self.boundaries[last + 1]
+
+    def window_of_each(self) -> np.ndarray:
+        """Window index of every request by its due time: -1 warmup, len(windows) after the last."""
+        return np.searchsorted(np.asarray(self.boundaries), self.scheduled_ns, side="right") - 1
+
+
+async def run_load(
+    load: LoadSpec,
+    send: Callable[[int], Awaitable[None]],
+    snapshot: Callable[[], Awaitable[Snapshot]],
+) -> LoadRun[Snapshot]:
+    """Drive `send(i)` (the i-th request; raises RequestFailed) under `load`; `snapshot()` is
+    awaited at every window edge (e.g. the server's statistics)."""
+    log = _Log()
+    stop = asyncio.Event()
+    started = time.monotonic_ns()
+    if isinstance(load, OpenLoopLoad):
+        generator = asyncio.create_task(_open_loop(load, send, log, stop, started))
+    else:
+        generator = asyncio.create_task(_closed_loop(load, send, log, stop))
+    try:
+        await _sleep_until(started + _ns(load.warmup_s))
+        boundaries = [time.monotonic_ns()]
+        snapshots = [await snapshot()]
+        cpu = [time.process_time()]
+        windows: list[WindowStats] = []
+        stable = False
+        while len(windows) < load.max_windows and not generator.done():
+            await _sleep_until(boundaries[0] + _ns(load.window_s) * (len(windows) + 1))
+            boundaries.append(time.monotonic_ns())
+            cpu.append(time.process_time())
+            snapshots.append(await snapshot())
+            windows.append(_window_stats(log, len(windows), boundaries[-2], boundaries[-1]))
+            stable = _agree(windows[-load.stable_windows :], load)
+            if stable:
+                break
+        stop.set()
+        await generator  # returns once every request sent has been answered or has timed out
+        snapshots.append(await snapshot())
+    finally:
+        stop.set()
+        if not generator.done():
+            generator.cancel()
+    first = len(windows) - load.stable_windows if stable else 0
+    return LoadRun(
+        scheduled_ns=np.asarray(log.scheduled_ns, dtype=np.int64),
+        sent_ns=np.asarray(log.sent_ns, dtype=np.int64),
+        done_ns=np.asarray(log.done_ns, dtype=np.int64),
+        error=tuple(log.error),
+        error_examples=log.examples,
+        started_ns=started,
+        boundaries=tuple(boundaries),
+        snapshots=tuple(snapshots),
+        windows=tuple(windows),
+        measured=(first, max(len(windows) - 1, 0)),
+        stable=stable,
+        cpu_s=cpu[-1] - cpu[first],
+        open_loop=isinstance(load, OpenLoopLoad),
+    )
+
+
+def _ns(seconds: float) -> int:
+    return int(seconds * 1e9)
+
+
+async def _sleep_until(deadline_ns: int, spin_ns: int = 0) -> None:
+    delay = deadline_ns - spin_ns - time.monotonic_ns()
+    if delay > 0:
+        await asyncio.sleep(delay / 1e9)
+    while time.monotonic_ns() < deadline_ns:
+        await asyncio.sleep(0)
+
+
+async def _timed(send: Callable[[int], Awaitable[None]], i: int, scheduled: int, log: _Log) -> None:
+    sent = time.monotonic_ns()
+    failure = None
+    try:
+        await send(i)
+    except RequestFailed as exc:
+        failure = exc
+    log.add(scheduled, sent, time.monotonic_ns(), failure)
+
+
+async def _closed_loop(
+    load: ClosedLoopLoad, send: Callable[[int], Awaitable[None]], log: _Log, stop: asyncio.Event
+) -> None:
+    counter = itertools.count()
+
+    async def worker() -> None:
+        while not stop.is_set():
+            await _timed(send, next(counter), time.monotonic_ns(), log)
+            if log.error[-1]:
+                await asyncio.sleep(0)  # a request that fails without awaiting must not starve the clock
+
+    await asyncio.gather(*(worker() for _ in range(load.concurrency)))
+
+
+async def _open_loop(
+    load: OpenLoopLoad, send: Callable[[int], Awaitable[None]], log: _Log, stop: asyncio.Event, started: int
+) -> None:
+    spin_ns = min(_MAX_SPIN_NS, int(0.25e9 / load.rate_per_s))
+    slots = asyncio.Semaphore(load.max_in_flight)
+    in_flight: set[asyncio.Task[None]] = set()
+    failures: list[BaseException] = []
+
+    def finished(task: asyncio.Task[None]) -> None:
+        in_flight.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            failures.append(task.exception())  # type: ignore[arg-type]
+            stop.set()
+
+    async def one(i: int, due: int) -> None:
+        try:
+            await _timed(send, i, due, log)
+        finally:
+            slots.release()
+
+    for i, offset in enumerate(_arrivals(load)):
+        due = started + offset
+        await _sleep_until(due, spin_ns)
+        if stop.is_set():
+            break
+        await slots.acquire()  # at the cap, this wait makes the send late, and latency counts it
+        task = asyncio.create_task(one(i, due))
+        in_flight.add(task)
+        task.add_done_callback(finished)
+    await asyncio.gather(*in_flight)
+    if failures:
+        raise failures[0]
+
+
+def _arrivals(load: OpenLoopLoad) -> Iterator[int]:
+    """Due times in ns from the start: evenly spaced, or a seeded Poisson process."""
+    interval = 1e9 / load.rate_per_s
+    if load.arrivals == "constant":
+        return (int(i * interval) for i in itertools.count())
+    rng = np.random.default_rng(load.seed)
+
+    def poisson() -> Iterator[int]:
+        t = 0.0
+        while True:
+            yield int(t)
+            t += rng.exponential(interval)
+
+    return poisson()
+
+
+def _window_stats(log: _Log, index: int, start: int, end: int) -> WindowStats:
+    """Answers that arrived in [start, end): throughput and p99 of this window alone."""
+    done = np.asarray(log.done_ns, dtype=np.int64)
+    in_window = (done >= start) & (done < end)
+    ok = in_window & (np.asarray(log.error) == "")
+    latency_us = (done[ok] - np.asarray(log.scheduled_ns, dtype=np.int64)[ok]) / 1e3
+    return WindowStats(
+        index=index,
+        completed=int(in_window.sum()),
+        errors=int(in_window.sum() - ok.sum()),
+        throughput_per_s=float(ok.sum()) / ((end - start) / 1e9),
+        p99_us=percentile(latency_us, 99) if latency_us.size else None,
+    )
+
+
+def _agree(windows: list[WindowStats], load: LoadSpec) -> bool:
+    if len(windows) < load.stable_windows or any(w.p99_us is None for w in windows):
+        return False
+    p99s = [w.p99_us for w in windows if w.p99_us is not None]
+    throughputs = [w.throughput_per_s for w in windows]
+    return within(throughputs, load.stability_tolerance) and within(p99s, load.stability_tolerance)

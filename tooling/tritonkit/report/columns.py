@@ -1,0 +1,109 @@
+"""The per-measurement columns, defined once: the report's tables show them formatted and
+summary.csv writes the same columns as raw values, so the two can never disagree."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tritonkit.measure.measurement import Measurement
+from tritonkit.report import formatting as fmt
+
+Scalar = str | int | float | bool | None
+
+
+def _show(value: Scalar) -> str:
+    if value is None:
+        return fmt.MISSING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int | float):
+        return fmt.sig(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str  # summary.csv header: snake_case with the unit, for machines
+    header: str  # table header, for people
+    value: Callable[[Measurement], Scalar]
+    show: Callable[[Scalar], str] = _show
+    numeric: bool = True  # right-aligned in tables
+    display: Callable[[Measurement], str] | None = None  # when the text needs more than the value
+
+    def text(self, measurement: Measurement) -> str:
+        if self.display is not None:
+            return self.display(measurement)
+        return self.show(self.value(measurement))
+
+
+def _latency_ms(p: str) -> Callable[[Measurement], Scalar]:
+    return lambda m: getattr(m.latency, f"{p}_us") / 1000 if m.latency else None
+
+
+def _server(name: str) -> Callable[[Measurement], Scalar]:
+    return lambda m: getattr(m.server, name) if m.server else None
+
+
+def _errors_by_kind(m: Measurement) -> str:
+    return "; ".join(f"{kind}: {count}" for kind, count in sorted(m.errors.items()))
+
+
+def _as_percent(value: Scalar) -> str:
+    return fmt.percent(value) if isinstance(value, int | float) else fmt.MISSING
+
+
+def _as_dollars(value: Scalar) -> str:
+    return fmt.dollars(value) if isinstance(value, int | float) else fmt.MISSING
+
+
+# summary.csv only: the tables lead with a label, the target plus its load when a target repeats.
+IDENTITY = (Column("target", "target", lambda m: m.target, numeric=False),)
+
+THROUGHPUT_AND_LATENCY = (
+    Column("model", "model", lambda m: m.model, numeric=False),
+    Column("protocol", "protocol", lambda m: m.protocol, numeric=False),
+    Column("mode", "mode", lambda m: m.mode, numeric=False),
+    Column("level", "level", lambda m: m.level, display=fmt.level),
+    Column("stable", "stable", lambda m: m.stable, numeric=False),
+    Column("duration_s", "measured s", lambda m: m.duration_s),
+    Column("requests_per_s", "requests/s", lambda m: m.requests_per_s),
+    Column("inferences_per_s", "inferences/s", lambda m: m.inferences_per_s),
+    Column("p50_ms", "p50 ms", _latency_ms("p50")),
+    Column("p90_ms", "p90 ms", _latency_ms("p90")),
+    Column("p95_ms", "p95 ms", _latency_ms("p95")),
+    Column("p99_ms", "p99 ms", _latency_ms("p99")),
+    Column("max_ms", "max ms", _latency_ms("max")),
+    Column("mean_ms", "mean ms", _latency_ms("mean")),
+)
+
+ERRORS_AND_LOAD = (
+    Column("sent", "requests due", lambda m: m.sent),
+    # Measurement.error_rate is 0 when nothing was due; that is no rate, so it shows as missing.
+    Column("error_rate", "error rate", lambda m: m.error_rate if m.sent else None, _as_percent),
+    Column("errors_by_kind", "errors by kind", _errors_by_kind, lambda v: str(v) or "none", numeric=False),
+    Column("late_sends", "late sends", lambda m: m.late_sends),
+    Column("max_send_lag_ms", "max send lag ms", lambda m: m.max_send_lag_us / 1000),
+)
+
+TIME_COST_ENERGY = (
+    Column("server_queue_us", "queue µs", _server("queue_us")),
+    Column("server_compute_input_us", "compute input µs", _server("compute_input_us")),
+    Column("server_compute_infer_us", "infer µs", _server("compute_infer_us")),
+    Column("server_compute_output_us", "output µs", _server("compute_output_us")),
+    Column("server_average_batch_size", "avg batch", _server("average_batch_size")),
+    Column("client_overhead_us", "client overhead µs", lambda m: m.client_overhead_us),
+    Column("client_cpu_percent", "client CPU %", lambda m: m.client_cpu_percent),
+    Column("cost_per_million_usd", "$ / 1M inferences", lambda m: m.cost_per_million, _as_dollars),
+    Column("energy_j_per_inference", "J / inference", lambda m: m.energy.joules_per_inference),
+    Column("energy_method", "energy method", lambda m: m.energy.method, numeric=False),
+)
+
+# Table title and columns, in the order the report shows them.
+SECTIONS: tuple[tuple[str, tuple[Column, ...]], ...] = (
+    ("Throughput and latency", THROUGHPUT_AND_LATENCY),
+    ("Errors and load generation", ERRORS_AND_LOAD),
+    ("Where the time goes, cost and energy", TIME_COST_ENERGY),
+)
+
+ALL = IDENTITY + tuple(column for _, columns in SECTIONS for column in columns)

@@ -1,0 +1,126 @@
+"""The report's content as a sequence of blocks, independent of markup: deciding what the report
+says happens once, here; markdown.py and html.py only decide how it looks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.sweep import SweepResult
+from tritonkit.report import formatting as fmt
+from tritonkit.report import tables
+from tritonkit.report.columns import SECTIONS
+from tritonkit.report.plots import Plot
+from tritonkit.report.tables import Table
+from tritonkit.slo import Verdict
+
+HOW_TO_READ = (
+    "Each measurement is one load run against one target (a served model under one load). "
+    "Latency is timed from when a request was due, not when it was sent, so a load generator that "
+    "falls behind shows up as latency instead of hiding it; percentiles are nearest-rank over the "
+    "successful requests due in the measured windows (warmup excluded). The level is the offered "
+    "load: requests per second in an open loop, requests in flight in a closed loop. "
+    "'stable' says whether consecutive windows agreed on throughput and p99 before the time bound. "
+    "A check's margin is its headroom as a fraction of the limit: positive passes, negative fails "
+    "by that much. The server columns are Triton's own per-request averages (queue wait, then input, "
+    "inference and output compute); client overhead is the client's mean latency minus the "
+    "server's mean handling time. A dash means the figure was not measured (no successful request, "
+    "no $/hour given); energy shows how it was obtained or why it is not available. In a sweep, "
+    "the knee is the last load at which throughput still grew with the load: beyond it, extra load "
+    "mostly turns into queueing."
+)
+
+
+@dataclass(frozen=True)
+class Heading:
+    level: int  # 1 is the title
+    text: str
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    text: str
+
+
+@dataclass(frozen=True)
+class Bullets:
+    items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Figure:
+    path: str  # relative to the report directory, e.g. plots/percentiles.png
+    alt: str
+
+
+Block = Heading | Paragraph | Bullets | Table | Figure
+
+
+def _figures(plots: Sequence[Plot], sweep: int | None) -> list[Block]:
+    return [Figure(p.path, p.alt) for p in plots if p.sweep == sweep]
+
+
+def _verdicts(verdicts: Sequence[Verdict]) -> list[Block]:
+    if not verdicts:
+        return []
+    passed = sum(v.passed for v in verdicts)
+    return [
+        Heading(2, "Verdicts"),
+        Paragraph(f"{passed} of {len(verdicts)} targets meet their SLO."),
+        tables.verdict_summary(verdicts),
+        Heading(3, "Checks"),
+        tables.verdict_checks(verdicts),
+    ]
+
+
+def _measurements(measurements: Sequence[Measurement], plots: Sequence[Plot]) -> list[Block]:
+    if not measurements:
+        return []
+    blocks: list[Block] = [Heading(2, "Measurements")]
+    for title, columns in SECTIONS:
+        blocks += [Heading(3, title), tables.measurements(measurements, columns)]
+    figures = _figures(plots, None)
+    if figures:
+        blocks += [Heading(3, "Plots"), *figures]
+    return blocks
+
+
+def _sweeps(sweeps: Sequence[SweepResult], plots: Sequence[Plot]) -> list[Block]:
+    if not sweeps:
+        return []
+    blocks: list[Block] = [Heading(2, "Sweeps"), tables.sweep_summary(sweeps)]
+    for index, sweep in enumerate(sweeps):
+        blocks += [Heading(3, f"{sweep.model} ({sweep.mode} loop)"), tables.sweep_points(sweep)]
+        blocks += _figures(plots, index)
+    return blocks
+
+
+def _warnings(measurements: Sequence[Measurement], sweeps: Sequence[SweepResult]) -> list[Block]:
+    """Warnings and one example message per error kind: the first things to read when a figure is odd."""
+    named = list(zip(fmt.labels(measurements), measurements, strict=True))
+    for s in sweeps:
+        named += [(f"sweep of {s.model}, {label}", p) for label, p in zip(fmt.labels(s.points), s.points, strict=True)]
+    items = []
+    for label, m in named:
+        items += [f"{label}: {warning}" for warning in m.warnings]
+        items += [f"{label}: error {kind}: {message}" for kind, message in sorted(m.error_examples.items())]
+    return [Heading(2, "Warnings and errors"), Bullets(tuple(items))] if items else []
+
+
+def build(
+    title: str,
+    measurements: Sequence[Measurement],
+    verdicts: Sequence[Verdict],
+    sweeps: Sequence[SweepResult],
+    plots: Sequence[Plot],
+) -> tuple[Block, ...]:
+    """The whole report, title first; `plots` are placed next to the tables they illustrate."""
+    blocks: list[Block] = [Heading(1, title), Heading(2, "How to read this report"), Paragraph(HOW_TO_READ)]
+    if not (measurements or sweeps):
+        blocks.append(Paragraph("Nothing was measured."))
+    blocks += _verdicts(verdicts)
+    blocks += _measurements(measurements, plots)
+    blocks += _sweeps(sweeps, plots)
+    blocks += _warnings(measurements, sweeps)
+    return tuple(blocks)

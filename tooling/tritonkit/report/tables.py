@@ -1,0 +1,110 @@
+"""The report's tables as plain data (headers, rows of text cells): built once here and rendered
+by both the Markdown and the HTML writer, which only decide the markup."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.sweep import SweepResult
+from tritonkit.report import formatting as fmt
+from tritonkit.report.columns import THROUGHPUT_AND_LATENCY, Column
+from tritonkit.slo import Check, Verdict
+
+Status = Literal["pass", "fail"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    text: str
+    status: Status | None = None  # coloured in HTML; the text itself always says PASS or FAIL
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    numeric: tuple[bool, ...]  # per column: right-aligned
+
+
+def _result(passed: bool) -> Cell:
+    return Cell("PASS", "pass") if passed else Cell("FAIL", "fail")
+
+
+def verdict_summary(verdicts: Sequence[Verdict]) -> Table:
+    """One row per target: the outcome first, then why, so a failing target explains itself."""
+    rows = tuple(
+        (
+            Cell(v.target),
+            Cell(v.model),
+            _result(v.passed),
+            Cell("; ".join(v.reasons) or fmt.MISSING),
+            Cell("; ".join(v.notes) or fmt.MISSING),
+        )
+        for v in verdicts
+    )
+    return Table(("target", "model", "result", "failed checks", "notes"), rows, (False,) * 5)
+
+
+def _with_unit(value: float | None, unit: str) -> str:
+    return f"{fmt.sig(value, 4)} {unit}".rstrip() if value is not None else "nothing measured"
+
+
+def _check_row(target: str, check: Check) -> tuple[Cell, ...]:
+    bound = "≤" if check.upper_bound else "≥"
+    return (
+        Cell(target),
+        Cell(check.metric),
+        Cell(_with_unit(check.actual, check.unit)),
+        Cell(f"{bound} {_with_unit(check.limit, check.unit)}"),
+        Cell(fmt.margin(check.margin)),
+        _result(check.passed),
+    )
+
+
+def verdict_checks(verdicts: Sequence[Verdict]) -> Table:
+    """Every check with its headroom: how close a passing target is to failing matters too."""
+    rows = tuple(_check_row(v.target, c) for v in verdicts for c in v.checks)
+    return Table(
+        ("target", "check", "actual", "limit", "margin", "result"), rows, (False, False, True, True, True, False)
+    )
+
+
+def measurements(items: Sequence[Measurement], columns: Sequence[Column]) -> Table:
+    """One row per measurement, led by its unique label so that the split tables can be joined by eye."""
+    rows = tuple(
+        (Cell(label), *(Cell(c.text(m)) for c in columns)) for label, m in zip(fmt.labels(items), items, strict=True)
+    )
+    return Table(("measurement", *(c.header for c in columns)), rows, (False, *(c.numeric for c in columns)))
+
+
+def sweep_summary(sweeps: Sequence[SweepResult]) -> Table:
+    rows = []
+    for s in sweeps:
+        knee = s.points[s.knee] if s.knee is not None else None
+        best = s.points[s.best] if s.best is not None else None
+        rows.append(
+            (
+                Cell(s.model),
+                Cell(s.mode),
+                Cell(str(len(s.points))),
+                Cell(f"{fmt.sig(s.p99_limit_ms)} ms" if s.p99_limit_ms is not None else "none"),
+                Cell(f"{fmt.level(knee)}: {fmt.sig(knee.inferences_per_s)} inf/s" if knee else fmt.MISSING),
+                Cell(f"{fmt.sig(s.max_inferences_per_s_within_p99)} inf/s at {fmt.level(best)}" if best else "none"),
+            )
+        )
+    headers = ("model", "mode", "points", "p99 limit", "knee", "max throughput within p99")
+    return Table(headers, tuple(rows), (False, False, True, True, False, False))
+
+
+def sweep_points(sweep: SweepResult) -> Table:
+    """The sweep's steps in load order, with the knee and the best point flagged."""
+    base = measurements(sweep.points, THROUGHPUT_AND_LATENCY)
+    flags = []
+    for i in range(len(sweep.points)):
+        marks = [name for name, index in (("knee", sweep.knee), ("best within p99", sweep.best)) if index == i]
+        flags.append(Cell(", ".join(marks)))
+    rows = tuple((*row, flag) for row, flag in zip(base.rows, flags, strict=True))
+    return Table((*base.headers, "marks"), rows, (*base.numeric, False))
