@@ -57,8 +57,9 @@ class TritonClient:
             self._http: http_aio.InferenceServerClient | None = None
         else:
             self._grpc = None
-            # aiohttp queues requests beyond its connection limit: allow every request in flight.
-            self._http = http_aio.InferenceServerClient(url, conn_limit=connections)
+            # aiohttp queues requests beyond its connection limit: allow every request in flight, plus
+            # one so that statistics calls never wait behind a closed loop's workers (and time out).
+            self._http = http_aio.InferenceServerClient(url, conn_limit=connections + 1)
 
     async def __aenter__(self) -> TritonClient:
         return self
