@@ -41,7 +41,8 @@ import tritonclient.grpc as grpcclient
 
 from tritonkit import onnx_builders
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.runner import Host, measure_target
+from tritonkit.measure.runner import measure_target
+from tritonkit.measure.summary import Host
 from tritonkit.specs import (
     ClosedLoopLoad,
     InstanceGroupKnobs,
@@ -58,7 +59,10 @@ from tritonkit.triton.repository import write_model
 from tritonkit.triton.server import LocalServer
 
 MODEL = "identity"
-LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "identity_locustfile.py"
+# Locust's log lines that bracket the measured part: stats reset once every user runs, and the
+# run time's end (the locustfile's load shape stops it when -t runs out).
+STDERR_MARKERS = {"Resetting stats": "started", "limit reached": "stopped", "Shape test stopping": "stopped"}
+LOCUSTFILE = Path(__file__).resolve().parent.parent / "loadtests" / "locustfile.py"
 WARMUP_S = 1.0
 LATE_LIMIT = 0.05  # open loop: a rate is sustained while at most 5% of sends leave late
 GRACE_S = 60.0  # on top of a run's own length before it is abandoned
@@ -180,8 +184,9 @@ def locust_closed(grpc_url: str, concurrency: int, duration: float, round_: int,
         sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless",
         "-u", str(concurrency), "-r", str(concurrency), "-t", f"{run_time}s",
         "--reset-stats", "--stop-timeout", "5", "--json-file", str(prefix), "--loglevel", "INFO",
+        "--protocol", "grpc", "--grpc-url", grpc_url, "--model", MODEL, "--payload", "random",
     ]  # fmt: skip
-    env = {**os.environ, "TRITONKIT_GRPC_URL": grpc_url, "TRITONKIT_MODEL": MODEL}
+    env = dict(os.environ)
     marks: dict[str, tuple[float, float]] = {}  # marker → (monotonic s, Locust's CPU s)
     tail: list[str] = []
     shutting_down = False
@@ -193,9 +198,9 @@ def locust_closed(grpc_url: str, concurrency: int, duration: float, round_: int,
     try:
         assert process.stderr is not None
         for line in process.stderr:
-            for marker in ("Resetting stats", "limit reached"):
-                if marker in line and marker not in marks:
-                    marks[marker] = (time.monotonic(), cpu_seconds(process.pid))
+            for marker, key in STDERR_MARKERS.items():
+                if marker in line and key not in marks:
+                    marks[key] = (time.monotonic(), cpu_seconds(process.pid))
             if "Shutting down" in line:  # final stats written; what is left is the interpreter's exit
                 killer.cancel()
                 killer = threading.Timer(EXIT_GRACE_S, process.kill)
@@ -214,7 +219,7 @@ def locust_closed(grpc_url: str, concurrency: int, duration: float, round_: int,
     served_after = server_totals(grpc_url)
 
     (entry,) = json.loads(Path(f"{prefix}.json").read_text())  # one request name: the model
-    (t0, cpu0), (t1, cpu1) = marks["Resetting stats"], marks["limit reached"]
+    (t0, cpu0), (t1, cpu1) = marks["started"], marks["stopped"]
     handled = served_after[0] - served_before[0]
     server_us = (served_after[1] - served_before[1]) / handled / 1e3 if handled else None
     requests, seconds = int(entry["num_requests"]), entry["last_request_timestamp"] - entry["start_time"]

@@ -14,7 +14,8 @@ import pytest
 
 from tritonkit import onnx_builders
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.runner import Host, measure_target
+from tritonkit.measure.runner import measure_target
+from tritonkit.measure.summary import Host
 from tritonkit.report import write_report
 from tritonkit.specs import DynamicBatchingKnobs, OnnxRuntimeKnobs, ServingKnobs, TargetSpec
 from tritonkit.triton import model_config

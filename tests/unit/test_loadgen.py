@@ -21,8 +21,8 @@ from tritonkit.measure.client import RequestFailed, StatsSnapshot
 from tritonkit.measure.energy import NvmlMeter
 from tritonkit.measure.loadgen import LATE_AFTER_NS, LoadRun, run_load
 from tritonkit.measure.measurement import WindowStats
-from tritonkit.measure.runner import Edge, Host, summarize_run
 from tritonkit.measure.stats import within
+from tritonkit.measure.summary import Edge, Host, summarize_run
 from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, RandomPayload, SloSpec, TargetSpec
 
 MS = 1_000_000  # ns
@@ -472,7 +472,7 @@ def test_summarize_run_without_server_statistics() -> None:
     edges = (Edge(None, None),) * 2 + (Edge(stats(5), None),) * 3
     m = summarize_run(target(), synthetic_run(edges=edges), 4, HOST, None)
     assert m.server is None and m.client_overhead_us is None
-    assert "server statistics could not be read at the start or the end: no server-side breakdown" in m.warnings
+    assert "no server statistics at the start or end of the measured windows: no server-side breakdown" in m.warnings
     # No request between the two readings: no breakdown either (not a division by zero).
     still = (Edge(stats(7), None),) * 5
     assert summarize_run(target(), synthetic_run(edges=still), 4, HOST, None).server is None

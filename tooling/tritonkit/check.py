@@ -4,12 +4,15 @@ running server or on a local one started for the check."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from tritonkit.errors import UserError
+from tritonkit.measure.external import Record, measurement_from_records
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.runner import Host, measure_target
+from tritonkit.measure.runner import measure_target
+from tritonkit.measure.summary import Host
 from tritonkit.measure.sweep import SweepResult, analyze, meets_p99
 from tritonkit.slo import Verdict, judge
 from tritonkit.specs import OpenLoopLoad, TargetSpec, TargetsSpec, TokensPayload
@@ -36,6 +39,18 @@ def run_check(spec: TargetsSpec, host: Host, progress: Progress = print) -> Chec
         measurements.append(measurement)
         verdicts.append(judge(target.name, measurement, target.slo))
     return CheckResult(tuple(measurements), tuple(verdicts))
+
+
+def check_records(spec: TargetsSpec, target_name: str | None, records: Sequence[Record]) -> CheckResult:
+    """A run another generator (Locust) recorded, judged against one target of `spec`."""
+    by_name = {t.name: t for t in spec.targets}
+    if target_name is None and len(by_name) == 1:
+        target_name = next(iter(by_name))
+    if target_name not in by_name:
+        raise UserError(f"name the target the run is for (--target): one of {', '.join(by_name)}")
+    target = by_name[target_name]
+    measurement = measurement_from_records(target, records, Host("", "", spec.dollars_per_hour, spec.host_watts))
+    return CheckResult((measurement,), (judge(target.name, measurement, target.slo),))
 
 
 def check_locally(spec: TargetsSpec, repository: Path, progress: Progress = print) -> CheckResult:

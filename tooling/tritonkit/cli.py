@@ -19,7 +19,7 @@ from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
     from tritonkit.check import CheckResult
-    from tritonkit.measure.runner import Host
+    from tritonkit.measure.summary import Host
     from tritonkit.specs import TargetsSpec
 
 DEFAULT_REPOSITORY = Path("model_repository")
@@ -140,7 +140,7 @@ def _report_check(result: CheckResult, report_dir: Path, title: str) -> int:
 
 def _remote_host(args: argparse.Namespace, spec: TargetsSpec) -> Host | None:
     """The running server given by --grpc-url/--http-url, or None for a local one."""
-    from tritonkit.measure.runner import Host
+    from tritonkit.measure.summary import Host
 
     if not (args.grpc_url or args.http_url):
         return None
@@ -170,12 +170,18 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tritonkit.check import check_locally, run_check
+    from tritonkit.check import check_locally, check_records, run_check
+    from tritonkit.measure.external import read_records
     from tritonkit.specs import load_targets
 
     spec = load_targets(args.targets)
     host = _remote_host(args, spec)
-    result = run_check(spec, host) if host else check_locally(spec, args.model_repository)
+    if args.locust:
+        result = check_records(spec, args.target, read_records(args.locust))
+    elif host:
+        result = run_check(spec, host)
+    else:
+        result = check_locally(spec, args.model_repository)
     return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
 
 
@@ -258,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     check = commands.add_parser("check", help="measure every target of a targets file and judge it against its SLO")
     check.add_argument("targets", type=Path, help="targets/<name>.yaml")
+    check.add_argument(
+        "--locust", type=Path, help="judge a Locust run instead: the CSV its --latencies-csv wrote (no new load)"
+    )
+    check.add_argument("--target", help="with --locust: the target the run is for (default: the only one)")
     _server_arguments(check, "reports/check")
     check.set_defaults(run=cmd_check)
 

@@ -70,7 +70,7 @@ class LoadRun(Generic[Snapshot]):
     windows: tuple[WindowStats, ...]
     measured: tuple[int, int]  # first and last window the figures cover
     stable: bool
-    cpu_s: float  # this process's CPU time during the measured windows
+    cpu_s: float | None  # this process's CPU time during the measured windows (None: not measured)
     open_loop: bool
 
     @property
@@ -109,7 +109,16 @@ async def run_load(
             boundaries.append(time.monotonic_ns())
             cpu.append(time.process_time())
             snapshots.append(await snapshot())
-            windows.append(_window_stats(log, len(windows), boundaries[-2], boundaries[-1]))
+            windows.append(
+                window_stats(
+                    np.asarray(log.scheduled_ns, dtype=np.int64),
+                    np.asarray(log.done_ns, dtype=np.int64),
+                    np.asarray(log.error),
+                    len(windows),
+                    boundaries[-2],
+                    boundaries[-1],
+                )
+            )
             stable = _agree(windows[-load.stable_windows :], load)
             if stable:
                 break
@@ -224,12 +233,13 @@ def _arrivals(load: OpenLoopLoad) -> Iterator[int]:
     return poisson()
 
 
-def _window_stats(log: _Log, index: int, start: int, end: int) -> WindowStats:
+def window_stats(
+    scheduled_ns: np.ndarray, done_ns: np.ndarray, error: np.ndarray, index: int, start: int, end: int
+) -> WindowStats:
     """Answers that arrived in [start, end): throughput and p99 of this window alone."""
-    done = np.asarray(log.done_ns, dtype=np.int64)
-    in_window = (done >= start) & (done < end)
-    ok = in_window & (np.asarray(log.error) == "")
-    latency_us = (done[ok] - np.asarray(log.scheduled_ns, dtype=np.int64)[ok]) / 1e3
+    in_window = (done_ns >= start) & (done_ns < end)
+    ok = in_window & (error == "")
+    latency_us = (done_ns[ok] - scheduled_ns[ok]) / 1e3
     return WindowStats(
         index=index,
         completed=int(in_window.sum()),
@@ -237,6 +247,20 @@ def _window_stats(log: _Log, index: int, start: int, end: int) -> WindowStats:
         throughput_per_s=float(ok.sum()) / ((end - start) / 1e9),
         p99_us=percentile(latency_us, 99) if latency_us.size else None,
     )
+
+
+def settle(
+    scheduled_ns: np.ndarray, done_ns: np.ndarray, error: tuple[str, ...], boundaries: tuple[int, ...], load: LoadSpec
+) -> tuple[tuple[WindowStats, ...], tuple[int, int], bool]:
+    """The stability rule applied after the fact (to a run another generator recorded): windows
+    in order until the last `stable_windows` agree. Windows, the measured range, stable or not."""
+    errors = np.asarray(error)
+    windows: list[WindowStats] = []
+    for start, end in itertools.pairwise(boundaries):
+        windows.append(window_stats(scheduled_ns, done_ns, errors, len(windows), start, end))
+        if _agree(windows[-load.stable_windows :], load):
+            return tuple(windows), (len(windows) - load.stable_windows, len(windows) - 1), True
+    return tuple(windows), (0, max(len(windows) - 1, 0)), False
 
 
 def _agree(windows: list[WindowStats], load: LoadSpec) -> bool:

@@ -88,7 +88,7 @@ class Measurement:
     max_send_lag_us: float
     server: ServerBreakdown | None
     client_overhead_us: float | None  # client mean latency minus the server's mean handling time
-    client_cpu_percent: float  # the load generator's CPU time over wall time (100 = one core)
+    client_cpu_percent: float | None  # the load generator's CPU over wall time (100 = one core); None: unknown
     cost_per_million: float | None  # dollars per 1M inferences, from the host's $/hour
     energy: Energy
     warnings: tuple[str, ...]

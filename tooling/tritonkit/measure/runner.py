@@ -3,42 +3,16 @@ statistics at every window edge, and the Measurement those add up to."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from tritonkit.errors import UserError
 from tritonkit.measure.client import RequestFailed, StatsSnapshot, TritonClient
-from tritonkit.measure.energy import NvmlMeter, energy_per_inference, gpu_meter
-from tritonkit.measure.loadgen import LATE_AFTER_NS, LoadRun, run_load
-from tritonkit.measure.measurement import Measurement, RequestLog, ServerBreakdown
+from tritonkit.measure.energy import gpu_meter
+from tritonkit.measure.loadgen import run_load
+from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.payloads import build_pool
-from tritonkit.measure.stats import summarize
+from tritonkit.measure.summary import Edge, Host, summarize_run
 from tritonkit.specs import OpenLoopLoad, TargetSpec
-
-LATE_WARNING_FRACTION = 0.05  # warn when more than 5% of open-loop sends left late
-CLIENT_CPU_WARNING_PERCENT = 90.0  # one core nearly busy: the client may be the bottleneck
-
-
-@dataclass(frozen=True)
-class Edge:
-    """What is read at a window edge; None where it could not be read (e.g. the server is gone)."""
-
-    stats: StatsSnapshot | None
-    joules: float | None
-
-
-@dataclass(frozen=True)
-class Host:
-    """Where the server is, and what the host costs."""
-
-    grpc_url: str
-    http_url: str
-    dollars_per_hour: float | None = None
-    host_watts: float | None = None
-
-    def url(self, protocol: str) -> str:
-        return self.grpc_url if protocol == "grpc" else self.http_url
 
 
 async def measure_target(target: TargetSpec, host: Host) -> Measurement:
@@ -71,101 +45,3 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
 
         run = await run_load(load, send, edge)
     return summarize_run(target, run, pool.inferences_per_request, host, meter)
-
-
-def summarize_run(
-    target: TargetSpec, run: LoadRun[Edge], inferences_per_request: int, host: Host, meter: NvmlMeter | None
-) -> Measurement:
-    first, last = run.measured
-    start_ns, end_ns = run.period_ns
-    duration_s = (end_ns - start_ns) / 1e9
-    window = run.window_of_each()
-    due = (window >= first) & (window <= last)
-    errors = np.asarray(run.error)
-    ok = due & (errors == "")
-    latency_us = (run.done_ns - run.scheduled_ns) / 1e3
-    answered_in_period = (errors == "") & (run.done_ns >= start_ns) & (run.done_ns < end_ns)
-    requests_per_s = float(answered_in_period.sum()) / duration_s if duration_s else 0.0
-    kinds, counts = np.unique(errors[due & (errors != "")], return_counts=True)
-    lag_ns = (run.sent_ns - run.scheduled_ns)[due]
-    late = int((lag_ns > LATE_AFTER_NS).sum()) if run.open_loop else 0
-
-    begin, final = run.snapshots[first], run.snapshots[-1]
-    server = _breakdown(begin.stats, final.stats)
-    client_overhead_us = None
-    if server is not None and ok.any():
-        client_overhead_us = float(((run.done_ns - run.sent_ns)[ok]).mean() / 1e3) - server.request_us
-    inferences = int(answered_in_period.sum()) * inferences_per_request
-    inferences_per_s = requests_per_s * inferences_per_request
-    joules = final.joules - begin.joules if final.joules is not None and begin.joules is not None else None
-    cost = host.dollars_per_hour / 3600 / inferences_per_s * 1e6 if host.dollars_per_hour and inferences_per_s else None
-    cpu_percent = 100 * run.cpu_s / duration_s if duration_s else 0.0
-
-    warnings = []
-    sent = int(due.sum())
-    if run.open_loop and sent and late / sent > LATE_WARNING_FRACTION:
-        warnings.append(
-            f"the load generator fell behind its schedule: {late} of {sent} sends left more than "
-            f"{LATE_AFTER_NS / 1e6:g} ms late (up to {lag_ns.max() / 1e6:.1f} ms); latencies include the delay "
-            "(they run from the intended send time), but arrivals reached the server less evenly than offered"
-        )
-    if cpu_percent > CLIENT_CPU_WARNING_PERCENT:
-        warnings.append(f"the client used {cpu_percent:.0f}% of a core: it may be the bottleneck")
-    if begin.stats is None or final.stats is None:
-        warnings.append("server statistics could not be read at the start or the end: no server-side breakdown")
-
-    load = target.load
-    return Measurement(
-        target=target.name,
-        model=target.model,
-        protocol=load.protocol,
-        mode=load.mode,
-        level=load.level,
-        inferences_per_request=inferences_per_request,
-        measured_windows=run.measured,
-        stable=run.stable,
-        duration_s=duration_s,
-        sent=sent,
-        latency=summarize(latency_us[ok]),
-        requests_per_s=requests_per_s,
-        errors={str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
-        error_examples={k: v for k, v in run.error_examples.items() if k in set(kinds.tolist())},
-        windows=run.windows,
-        late_sends=late,
-        max_send_lag_us=float(lag_ns.max() / 1e3) if lag_ns.size else 0.0,
-        server=server,
-        client_overhead_us=client_overhead_us,
-        client_cpu_percent=cpu_percent,
-        cost_per_million=cost,
-        energy=energy_per_inference(meter, joules, duration_s, inferences, host.host_watts),
-        warnings=tuple(warnings),
-        raw=RequestLog(
-            scheduled_us=(run.scheduled_ns - run.started_ns) / 1e3,
-            sent_us=(run.sent_ns - run.started_ns) / 1e3,
-            latency_us=latency_us,
-            window=window,
-            error=run.error,
-        ),
-    )
-
-
-def _breakdown(begin: StatsSnapshot | None, end: StatsSnapshot | None) -> ServerBreakdown | None:
-    if begin is None or end is None:
-        return None
-    requests = end.success_count - begin.success_count
-    if requests <= 0:
-        return None
-
-    def per_request(field: str) -> float:
-        return (getattr(end, field) - getattr(begin, field)) / requests / 1e3
-
-    return ServerBreakdown(
-        requests=requests,
-        request_us=per_request("success_ns"),
-        queue_us=per_request("queue_ns"),
-        compute_input_us=per_request("compute_input_ns"),
-        compute_infer_us=per_request("compute_infer_ns"),
-        compute_output_us=per_request("compute_output_ns"),
-        inferences=end.inference_count - begin.inference_count,
-        executions=end.execution_count - begin.execution_count,
-    )

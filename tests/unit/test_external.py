@@ -1,0 +1,79 @@
+"""Runs recorded by another generator (Locust): records on disk, and the same windows, stability
+rule and verdicts as tritonkit's own client."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tritonkit.check import check_records
+from tritonkit.errors import UserError
+from tritonkit.measure.external import Record, measurement_from_records, read_records, write_records
+from tritonkit.measure.summary import Host
+from tritonkit.specs import TargetSpec, TargetsSpec
+
+HOST = Host("", "", dollars_per_hour=3.6)
+
+
+def target(p99_ms: float = 50.0, **load: object) -> TargetSpec:
+    return TargetSpec.model_validate(
+        {
+            "name": "t",
+            "model": "m",
+            "load": {"mode": "open", "rate_per_s": 100, "warmup_s": 1, "window_s": 1, "duration_s": 5, **load},
+            "payload": {"kind": "random", "batch_size": 2},
+            "slo": {"p99_ms": p99_ms, "max_error_rate": 0.05},
+        }
+    )
+
+
+def steady(seconds: float = 6.0, rate: int = 100, latency_ms: float = 10.0) -> list[Record]:
+    """`rate` requests a second from t=1000 s, each `latency_ms` long, every 50th a timeout."""
+    count = int(seconds * rate)
+    return [Record(1000 + i / rate, latency_ms, "timeout" if i % 50 == 49 else "") for i in range(count)]
+
+
+def test_records_round_trip_through_csv(tmp_path: Path) -> None:
+    records = steady(seconds=0.1)
+    write_records(tmp_path / "run.csv", records)
+    assert read_records(tmp_path / "run.csv") == records
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [("start_s,latency_ms,error\n", "no requests recorded"), ("a,b\n1,2\n", "expected CSV columns")],
+)
+def test_unreadable_records_are_user_errors(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "run.csv"
+    path.write_text(content)
+    with pytest.raises(UserError, match=message):
+        read_records(path)
+    with pytest.raises(UserError, match="cannot read"):
+        read_records(tmp_path / "missing.csv")
+
+
+def test_a_steady_run_settles_like_the_own_client() -> None:
+    m = measurement_from_records(target(), steady(), HOST)
+    assert m.stable and m.measured_windows == (0, 2)  # three agreeing windows after 1 s of warmup
+    assert m.latency is not None and m.latency.p50_us == pytest.approx(10_000)
+    assert m.errors == {"timeout": 6} and m.sent == 300
+    assert m.requests_per_s == pytest.approx(98, abs=1)  # 2% timed out
+    assert m.inferences_per_s == pytest.approx(2 * m.requests_per_s)  # the payload's batch size
+    assert m.level == pytest.approx(m.requests_per_s * 0.010, abs=0.1)  # Little's law: ~1 in flight
+    assert m.client_cpu_percent is None and m.server is None
+    assert m.cost_per_million == pytest.approx(0.001 / m.inferences_per_s * 1e6)
+
+
+def test_a_run_shorter_than_warmup_and_one_window_is_refused() -> None:
+    with pytest.raises(UserError, match="shorter than its warmup"):
+        measurement_from_records(target(), steady(seconds=1.5), HOST)
+
+
+def test_check_records_judges_against_the_named_target() -> None:
+    spec = TargetsSpec(targets=(target(p99_ms=50), target(p99_ms=5).model_copy(update={"name": "tight"})))
+    assert check_records(spec, "t", steady()).passed
+    tight = check_records(spec, "tight", steady())
+    assert not tight.passed and tight.verdicts[0].reasons == ("p99 10 ms, target ≤ 5 ms",)
+    with pytest.raises(UserError, match="--target"):
+        check_records(spec, None, steady())
