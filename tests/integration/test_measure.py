@@ -4,6 +4,8 @@ latency against the server's own accounting, and a server that dies mid-run."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -138,14 +140,24 @@ def test_client_p50_is_server_time_plus_loopback_overhead(server: LocalServer) -
 
 def test_a_server_that_dies_mid_run_gives_error_counts_not_a_hang(tmp_path: Path) -> None:
     repository = build_repository(tmp_path)
+    orphans: list[int] = []
+
+    def kill_server(server: LocalServer) -> None:
+        orphans.extend(children(server.pid))  # its backend stubs would outlive a SIGKILL
+        os.kill(server.pid, signal.SIGKILL)
+
     with LocalServer(repository) as doomed:
-        killer = threading.Timer(1.5, lambda: doomed._process and doomed._process.send_signal(signal.SIGKILL))
+        killer = threading.Timer(1.5, kill_server, args=(doomed,))
         killer.start()
         try:
             spec = target("heavy", {"mode": "closed", "concurrency": 2, "request_timeout_s": 5.0})
             measurement = measure(doomed, spec)
         finally:
             killer.cancel()
+            for pid in orphans:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+    assert orphans, "the server had backend stubs to clean up"
     assert measurement.errors, "requests after the kill must fail"
     assert measurement.error_rate > 0
     assert measurement.latency is not None  # requests before the kill succeeded
@@ -154,3 +166,15 @@ def test_a_server_that_dies_mid_run_gives_error_counts_not_a_hang(tmp_path: Path
     text = (report / "report.md").read_text()
     for kind, count in measurement.errors.items():
         assert kind in text and str(count) in text
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except (OSError, ValueError):
+            continue  # exited while we looked
+        if int(fields.get("PPid", "0")) == pid:
+            found.append(int(status.parent.name))
+    return found
