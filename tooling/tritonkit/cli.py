@@ -221,6 +221,40 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    import dataclasses
+    import json
+
+    from tritonkit.k8s.plan import capacity_from_results, plan
+    from tritonkit.specs import TrafficSpec, load_yaml
+
+    traffic = load_yaml(args.traffic, TrafficSpec)
+    if args.capacity is not None:
+        capacity = args.capacity
+    elif args.results and args.target:
+        capacity = capacity_from_results(args.results, args.target)
+    else:
+        raise UserError("give --capacity, or --results with --target (a check target or a swept model)")
+    result = plan(capacity, traffic)
+    print(
+        f"capacity per replica under the SLO: {result.capacity_per_replica:.1f} inf/s, planned at "
+        f"{traffic.target_utilization:.0%}: {result.planned_per_replica:.1f} inf/s; "
+        f"{result.inferences_per_month / 1e6:.1f}M inferences a month\n"
+    )
+    print(f"{'deployment':<22} {'replicas peak/off':>17} {'$/month':>10} {'$/1M inf':>9}  risk")
+    for option in result.options:
+        replicas = f"{option.peak_replicas}/{option.off_peak_replicas}"
+        print(
+            f"{option.name:<22} {replicas:>17} {option.dollars_per_month:>10.2f} "
+            f"{option.dollars_per_million:>9.4f}  {option.risk}"
+        )
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+        print(f"\nwrote {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tritonkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -283,6 +317,14 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-steps", type=int, default=8)
     _server_arguments(sweep, "reports/sweep")
     sweep.set_defaults(run=cmd_sweep)
+
+    plan = commands.add_parser("plan", help="size a deployment from a measured capacity and a traffic profile")
+    plan.add_argument("--traffic", type=Path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")
+    plan.add_argument("--capacity", type=float, help="inferences/s one replica sustains within its SLO")
+    plan.add_argument("--results", type=Path, help="a report's results.json to take the capacity from")
+    plan.add_argument("--target", help="with --results: a passing check target, or a swept model")
+    plan.add_argument("--out", type=Path, help="also write the plan as JSON here")
+    plan.set_defaults(run=cmd_plan)
 
     demo = commands.add_parser("demo", help="export the embedded default model, serve it and query it end to end")
     demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)

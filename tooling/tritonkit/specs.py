@@ -377,3 +377,25 @@ def load_targets(path: Path) -> TargetsSpec:
             payload = payload.model_copy(update={"paths": tuple(base / p for p in payload.paths)})
         targets.append(target.model_copy(update={"payload": payload}))
     return spec.model_copy(update={"targets": tuple(targets)})
+
+
+# -- traffic profiles (for `tritonkit plan`) --------------------------------------------------------
+
+
+class TrafficSpec(_Spec):
+    """A day of traffic, what a replica costs, and how long a cold replica takes to serve."""
+
+    peak_inferences_per_s: float = Field(gt=0)
+    off_peak_inferences_per_s: float = Field(ge=0)
+    peak_hours_per_day: float = Field(ge=0, le=24)
+    dollars_per_hour_per_replica: float = Field(gt=0)
+    cold_start_s: float = Field(ge=0)  # image pull + model load + warmup of a new replica
+    # Plan each replica to run at most this fraction of its measured capacity under the SLO: the
+    # rest absorbs bursts and the minutes an autoscaler needs to add a replica.
+    target_utilization: float = Field(default=0.8, gt=0, le=1)
+
+    @model_validator(mode="after")
+    def _peak_is_the_peak(self) -> TrafficSpec:
+        if self.off_peak_inferences_per_s > self.peak_inferences_per_s:
+            raise ValueError("off_peak_inferences_per_s exceeds peak_inferences_per_s")
+        return self

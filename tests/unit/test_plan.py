@@ -1,0 +1,77 @@
+"""`tritonkit plan` against a hand calculation."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tritonkit.errors import UserError
+from tritonkit.k8s.plan import capacity_from_results, plan
+from tritonkit.specs import TrafficSpec
+
+TRAFFIC = TrafficSpec(
+    peak_inferences_per_s=300,
+    off_peak_inferences_per_s=50,
+    peak_hours_per_day=8,
+    dollars_per_hour_per_replica=0.5,
+    cold_start_s=40,
+    target_utilization=0.8,
+)
+
+
+def test_plan_matches_the_hand_calculation() -> None:
+    """100 inf/s per replica at 80% = 80 planned. Peak 300 → ceil(3.75) = 4 replicas; off-peak 50 →
+    1. A 30-day month: 240 peak hours, 480 off-peak. Inferences: (300 x 240 + 50 x 480) x 3600 =
+    345.6M. Dedicated: 4 x 720 h x $0.5 = $1440 → $4.1667 per 1M. Autoscaled: (4 x 240 + 1 x 480) h
+    = 1440 h → $720 → $2.0833 per 1M. Scale to zero: never idle off-peak, so the same as autoscaled."""
+    result = plan(100.0, TRAFFIC)
+    assert result.planned_per_replica == pytest.approx(80)
+    assert result.inferences_per_month == pytest.approx(345.6e6)
+    dedicated, autoscaled, to_zero = result.options
+    assert (dedicated.peak_replicas, dedicated.off_peak_replicas) == (4, 4)
+    assert dedicated.dollars_per_month == pytest.approx(1440)
+    assert dedicated.dollars_per_million == pytest.approx(1440 / 345.6)
+    assert (autoscaled.peak_replicas, autoscaled.off_peak_replicas) == (4, 1)
+    assert autoscaled.dollars_per_month == pytest.approx(720)
+    assert autoscaled.dollars_per_million == pytest.approx(720 / 345.6)
+    assert to_zero.dollars_per_month == pytest.approx(720) and "never reaches zero" in to_zero.risk
+
+
+def test_idle_nights_scale_to_zero_at_a_cold_start_risk() -> None:
+    """Off-peak 0: autoscaled keeps 1 replica (4 x 240 + 1 x 480 = 1440 h, $720); scale to zero
+    keeps none (4 x 240 = 960 h, $480). Inferences: 300 x 240 x 3600 = 259.2M."""
+    idle = TRAFFIC.model_copy(update={"off_peak_inferences_per_s": 0})
+    _, autoscaled, to_zero = plan(100.0, idle).options
+    assert autoscaled.dollars_per_month == pytest.approx(720)
+    assert to_zero.off_peak_replicas == 0 and to_zero.dollars_per_month == pytest.approx(480)
+    assert to_zero.dollars_per_million == pytest.approx(480 / 259.2)
+    assert "40 s" in to_zero.risk
+
+
+def test_an_exact_fit_needs_no_extra_replica() -> None:
+    exact = TRAFFIC.model_copy(update={"peak_inferences_per_s": 160.0})  # 2 x 80 exactly
+    assert plan(100.0, exact).options[0].peak_replicas == 2
+
+
+def test_capacity_comes_from_a_sweep_or_a_passing_target(tmp_path: Path) -> None:
+    results = tmp_path / "results.json"
+    results.write_text(
+        json.dumps(
+            {
+                "sweeps": [{"model": "m_sweep", "max_inferences_per_s_within_p99": 123.0}],
+                "verdicts": [{"target": "ok", "passed": True}, {"target": "bad", "passed": False}],
+                "measurements": [
+                    {"target": "ok", "inferences_per_s": 45.0},
+                    {"target": "bad", "inferences_per_s": 9.0},
+                ],
+            }
+        )
+    )
+    assert capacity_from_results(results, "m_sweep") == 123.0
+    assert capacity_from_results(results, "ok") == 45.0
+    with pytest.raises(UserError, match="missed its SLO"):
+        capacity_from_results(results, "bad")
+    with pytest.raises(UserError, match="no target or swept model named 'nope'"):
+        capacity_from_results(results, "nope")
