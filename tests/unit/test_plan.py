@@ -75,3 +75,16 @@ def test_capacity_comes_from_a_sweep_or_a_passing_target(tmp_path: Path) -> None
         capacity_from_results(results, "bad")
     with pytest.raises(UserError, match="no target or swept model named 'nope'"):
         capacity_from_results(results, "nope")
+
+
+def test_the_command_prints_the_table_and_writes_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tritonkit.cli import main
+
+    traffic = Path(__file__).resolve().parents[2] / "k8s" / "traffic.yaml"
+    out = tmp_path / "plan.json"
+    assert main(["plan", "--traffic", str(traffic), "--capacity", "100", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "dedicated" in printed and "1440.00" in printed and "4.1667" in printed
+    assert json.loads(out.read_text())["options"][1]["dollars_per_month"] == pytest.approx(720)
+    assert main(["plan", "--traffic", str(traffic)]) == 2
+    assert "give --capacity" in capsys.readouterr().err
