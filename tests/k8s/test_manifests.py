@@ -136,9 +136,23 @@ def test_selectors_pick_the_triton_pods(objects: list[dict[str, Any]]) -> None:
         assert selects(service["spec"]["selector"]), service["metadata"]["name"]
     (pdb,) = of_kind(objects, "PodDisruptionBudget")
     assert selects(pdb["spec"]["selector"]["matchLabels"])
-    assert pdb["spec"]["minAvailable"] < deployment(objects)["spec"]["replicas"]
+    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
+    assert pdb["spec"]["minAvailable"] < hpa["spec"]["minReplicas"]  # a drain can always proceed
     (policy,) = of_kind(objects, "NetworkPolicy")
     assert selects(policy["spec"]["podSelector"]["matchLabels"])
+
+
+def test_the_autoscaler_owns_the_replica_count_and_scales_on_queueing(objects: list[dict[str, Any]]) -> None:
+    (hpa,) = of_kind(objects, "HorizontalPodAutoscaler")
+    spec = hpa["spec"]
+    assert spec["scaleTargetRef"] == {"apiVersion": "apps/v1", "kind": "Deployment", "name": "triton"}
+    assert "replicas" not in deployment(objects)["spec"]  # an applied count would fight the HPA
+    assert 1 < spec["minReplicas"] < spec["maxReplicas"]
+    (metric,) = spec["metrics"]
+    assert metric["pods"]["metric"]["name"] == "tritonkit_queue_compute_ratio"
+    assert metric["pods"]["target"] == {"type": "AverageValue", "averageValue": "1"}
+    behavior = spec["behavior"]
+    assert behavior["scaleDown"]["stabilizationWindowSeconds"] > behavior["scaleUp"]["stabilizationWindowSeconds"]
 
 
 def test_grpc_is_served_headless_and_http_and_metrics_by_cluster_ip(objects: list[dict[str, Any]]) -> None:

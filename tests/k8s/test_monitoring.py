@@ -77,6 +77,23 @@ def test_the_service_monitor_scrapes_the_triton_metrics_port() -> None:
     assert monitoring["PrometheusRule"]["metadata"]["namespace"] == "monitoring"
 
 
+def test_the_adapter_serves_the_metric_the_hpa_scales_on_from_a_recording_rule() -> None:
+    monitoring = {o["kind"]: o for o in render_dir(MONITORING)}
+    config = yaml.safe_load(monitoring["ConfigMap"]["data"]["config.yaml"])  # type: ignore[index]
+    recorded = {r["record"] for g in yaml.safe_load((MONITORING / "rules.yaml").read_text())["groups"]
+                for r in g["rules"] if "record" in r}  # fmt: skip
+    served = {}
+    for rule in config["rules"]:
+        series = rule["seriesQuery"].split("{")[0]
+        assert series in recorded, f"{series} is not a recording rule"
+        assert series in rule["metricsQuery"] and "<<.LabelMatchers>>" in rule["metricsQuery"]
+        assert rule["resources"]["overrides"]["pod"] == {"resource": "pod"}
+        served[rule["name"]["as"]] = series
+    (hpa,) = [o for o in render("cpu") if o["kind"] == "HorizontalPodAutoscaler"]
+    (metric,) = hpa["spec"]["metrics"]
+    assert served[metric["pods"]["metric"]["name"]] == "tritonkit:queue_compute_ratio:pod_rate1m"
+
+
 def render_dir(directory: Path) -> list[dict[str, object]]:
     result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
