@@ -34,12 +34,13 @@ from locust.clients import HttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.runners import WorkerRunner  # noqa: E402
 from shapes import PROFILES, SHAPES, ShapeSettings  # noqa: E402
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype  # noqa: E402
+from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from tritonkit.check import check_records, verdict_table  # noqa: E402
 from tritonkit.measure.external import Record, write_records  # noqa: E402
 from tritonkit.measure.payloads import PayloadPool, build_pool  # noqa: E402
 from tritonkit.specs import RandomPayload, TokensPayload, load_targets  # noqa: E402
+from tritonkit.triton.infer import request_tensors  # noqa: E402
 from tritonkit.triton.model_config import ModelConfig  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
@@ -123,8 +124,7 @@ class TritonUser(User):
         self._order = itertools.cycle(range(next(_user_numbers) % len(pool), len(pool)))  # users start apart
         if self.protocol == "grpc":
             self.grpc = grpcclient.InferenceServerClient(options.grpc_url)
-            requested = [grpcclient.InferRequestedOutput(name) for name in outputs] or None
-            self.grpc_requests = [(_grpc_inputs(p), requested) for p in pool.payloads]
+            self.grpc_requests = [request_tensors(p, outputs, "grpc") for p in pool.payloads]
         else:
             self.http = HttpSession(base_url=self.host, request_event=self.environment.events.request, user=self)
             self.http_requests = [_http_body(p, outputs) for p in pool.payloads]
@@ -169,23 +169,9 @@ class TritonUser(User):
         )
 
 
-def _grpc_inputs(payload: dict[str, Any]) -> list[grpcclient.InferInput]:
-    tensors = []
-    for name, array in payload.items():
-        tensor = grpcclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-        tensor.set_data_from_numpy(array)
-        tensors.append(tensor)
-    return tensors
-
-
 def _http_body(payload: dict[str, Any], outputs: list[str]) -> tuple[bytes, int | None]:
     """KServe v2 request with binary tensor data: a JSON header, then the raw tensor bytes."""
-    tensors = []
-    for name, array in payload.items():
-        tensor = httpclient.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-        tensor.set_data_from_numpy(array, binary_data=True)
-        tensors.append(tensor)
-    requested = [httpclient.InferRequestedOutput(name, binary_data=True) for name in outputs] or None
+    tensors, requested = request_tensors(payload, outputs, "http")
     body, json_size = httpclient.InferenceServerClient.generate_request_body(tensors, outputs=requested)
     return body, json_size
 

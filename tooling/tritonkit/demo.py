@@ -92,11 +92,7 @@ def write_profile_configs(repository: Path, recipe: RecipeSpec, exported: str) -
     tokenizer = {f"tokenizer/{f.name}": f for f in (repository / exported / "tokenizer").iterdir()}
     names = []
     for profile in DEMO_PROFILES:
-        knobs = profiles.profile(profile)
-        if knobs.warmup is not None:  # warm up at the longest sequence the recipe serves
-            knobs = knobs.model_copy(
-                update={"warmup": knobs.warmup.model_copy(update={"dynamic_dim_size": recipe.max_sequence_length})}
-            )
+        knobs = profiles.profile(profile).warmed_up_at(recipe.max_sequence_length)
         name = f"{exported}_{profile}"
         config = model_config.build_config(name, signature, knobs)
         write_model(repository, config, onnx, extra_files=tokenizer, force=True)

@@ -119,6 +119,13 @@ class ServingKnobs(_Spec):
                 raise ValueError(f"warmup batch_sizes {too_big} exceed max_batch_size {limit}")
         return self
 
+    def warmed_up_at(self, dynamic_dim_size: int) -> ServingKnobs:
+        """The same knobs warming up at this size of the dynamic dimensions (e.g. the longest
+        sequence a model serves: warming up longer can crash a model with fewer positions)."""
+        if self.warmup is None:
+            return self
+        return self.model_copy(update={"warmup": self.warmup.model_copy(update={"dynamic_dim_size": dynamic_dim_size})})
+
     def without_batching(self) -> ServingKnobs:
         """The same knobs for a model whose first dimension is fixed (it cannot batch)."""
         warmup = self.warmup.model_copy(update={"batch_sizes": (1,)}) if self.warmup else None

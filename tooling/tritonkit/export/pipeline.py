@@ -181,9 +181,7 @@ class _Build:
 
     def _config(self, name: str, variant: VariantName, built: _Built) -> ModelConfig:
         knobs = self.recipe.knobs or profiles.profile(self.recipe.profile)
-        if knobs.warmup is not None:  # warm up at the longest sequence the recipe serves, no longer
-            warmup = knobs.warmup.model_copy(update={"dynamic_dim_size": self.recipe.max_sequence_length})
-            knobs = knobs.model_copy(update={"warmup": warmup})
+        knobs = knobs.warmed_up_at(self.recipe.max_sequence_length)  # the longest sequence it serves
         if variant in GPU_VARIANTS:
             knobs = _on_gpu(knobs)
         signature = read_signature(built.onnx)

@@ -7,20 +7,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-import tritonclient.grpc as grpcclient
 import tritonclient.grpc.aio as grpc_aio
-import tritonclient.http as httpclient
 import tritonclient.http.aio as http_aio
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2
-from tritonclient.utils import InferenceServerException, np_to_triton_dtype
+from tritonclient.utils import InferenceServerException
 
 from tritonkit.measure.payloads import Payload
+from tritonkit.triton.infer import Protocol, request_tensors
 from tritonkit.triton.model_config import ModelConfig
-
-Protocol = Literal["grpc", "http"]
 
 
 @dataclass(frozen=True)
@@ -51,7 +48,6 @@ class TritonClient:
 
     def __init__(self, url: str, protocol: Protocol, *, connections: int = 100) -> None:
         self.protocol = protocol
-        self._inputs: Any = grpcclient if protocol == "grpc" else httpclient
         if protocol == "grpc":
             self._grpc: grpc_aio.InferenceServerClient | None = grpc_aio.InferenceServerClient(url)
             self._http: http_aio.InferenceServerClient | None = None
@@ -106,19 +102,7 @@ class TritonClient:
 
     def prepare(self, payload: Payload, outputs: Sequence[str]) -> tuple[list[Any], list[Any] | None]:
         """Serialise a payload's tensors once; the same objects are sent many times."""
-        tensors = []
-        for name, array in payload.items():
-            tensor = self._inputs.InferInput(name, list(array.shape), np_to_triton_dtype(array.dtype))
-            if self.protocol == "http":
-                tensor.set_data_from_numpy(array, binary_data=True)
-            else:
-                tensor.set_data_from_numpy(array)
-            tensors.append(tensor)
-        if not outputs:
-            return tensors, None
-        if self.protocol == "http":
-            return tensors, [httpclient.InferRequestedOutput(name, binary_data=True) for name in outputs]
-        return tensors, [grpcclient.InferRequestedOutput(name) for name in outputs]
+        return request_tensors(payload, outputs, self.protocol)
 
     async def infer(
         self, model: str, version: str, prepared: tuple[list[Any], list[Any] | None], timeout_s: float
