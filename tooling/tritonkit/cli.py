@@ -255,6 +255,31 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_k8s(args: argparse.Namespace) -> int:
+    import yaml
+
+    from tritonkit.k8s.overlay import OverlaySpec, Resources, write_overlay
+
+    spec = OverlaySpec(
+        flavour=args.flavour,
+        namespace=args.namespace,
+        models=tuple(args.model),
+        image_tag=args.image_tag,
+        resources=Resources(args.cpu_request, args.memory_request, args.cpu_limit, args.memory_limit),
+        min_replicas=args.min_replicas,
+        max_replicas=args.max_replicas,
+        scale_to_zero=args.scale_to_zero,
+        capacity_per_replica=args.capacity,
+        models_from=args.models_from,
+        models_region=args.models_region,
+    )
+    rendered = write_overlay(spec, args.manifests, args.out, repository=args.model_repository if args.model else None)
+    kinds = sorted({str(doc["kind"]) for doc in yaml.safe_load_all(rendered) if doc})
+    print(f"wrote {args.out / 'kustomization.yaml'}: renders {', '.join(kinds)}")
+    print(f"deploy: kubectl apply -k {args.out}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tritonkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -325,6 +350,24 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--target", help="with --results: a passing check target, or a swept model")
     plan.add_argument("--out", type=Path, help="also write the plan as JSON here")
     plan.set_defaults(run=cmd_plan)
+
+    k8s = commands.add_parser("k8s", help="write a kustomize overlay deploying chosen models (kubectl apply -k OUT)")
+    k8s.add_argument("out", type=Path, help="the overlay directory to write, e.g. deploy/minilm")
+    k8s.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu", help="k8s/overlays/<flavour> (default: cpu)")
+    k8s.add_argument("--namespace", default="tritonkit")
+    k8s.add_argument("--model", action="append", default=[], help="serve only this model (repeatable; default: all)")
+    k8s.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="where --model must exist")
+    k8s.add_argument("--image-tag", help="the NGC tritonserver tag, e.g. 24.10-py3 (default: the pinned one)")
+    for flag in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
+        k8s.add_argument(f"--{flag}", help="a Kubernetes quantity, e.g. 2, 500m, 4Gi")
+    k8s.add_argument("--min-replicas", type=int, help="the autoscaler's lower bound")
+    k8s.add_argument("--max-replicas", type=int, help="the autoscaler's upper bound")
+    k8s.add_argument("--scale-to-zero", action="store_true", help="KEDA instead of the HPA: zero replicas when idle")
+    k8s.add_argument("--capacity", type=float, help="with --scale-to-zero: requests/s one replica serves (plan)")
+    k8s.add_argument("--models-from", help="s3://BUCKET/PATH or gs://BUCKET/PATH instead of the PVC")
+    k8s.add_argument("--models-region", help="with --models-from s3://…: the bucket's region")
+    k8s.add_argument("--manifests", type=Path, default=Path("k8s"), help="tritonkit's k8s/ directory (default: k8s)")
+    k8s.set_defaults(run=cmd_k8s)
 
     demo = commands.add_parser("demo", help="export the embedded default model, serve it and query it end to end")
     demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)

@@ -3,12 +3,10 @@ so a crash can never leave a half-written report or damage the previous one."""
 
 from __future__ import annotations
 
-import shutil
-import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.files import replace_directory
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.report import data, document, html, markdown, plots
@@ -40,50 +38,9 @@ def render_report(
     return files
 
 
-def _replaceable(directory: Path) -> bool:
-    return directory.is_dir() and (not any(directory.iterdir()) or any((directory / m).exists() for m in MARKERS))
-
-
-def _sibling(directory: Path, kind: str) -> Path:
-    """A fresh hidden directory next to `directory` (same file system, so renames are atomic). Not
-    tempfile.mkdtemp: its 0700 mode would end up on the report, unreadable to anyone else."""
-    path = directory.parent / f".{directory.name}.{uuid.uuid4().hex}.{kind}"
-    path.mkdir()
-    return path
-
-
 def write_files(directory: Path, files: Mapping[str, bytes]) -> Path:
     """Write `files` into a sibling temporary directory, then swap it in for `directory`."""
-    if directory.exists() and not _replaceable(directory):
-        raise UserError(f"{directory} exists and is not a report directory; refusing to replace it")
-    directory.parent.mkdir(parents=True, exist_ok=True)
-    staging = _sibling(directory, "new")
-    try:
-        for relative, content in files.items():
-            path = staging / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(content)
-        _swap(staging, directory)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return directory
-
-
-def _swap(staging: Path, directory: Path) -> None:
-    """Move the old report aside, the new one in, and the old one back if that fails."""
-    if not directory.exists():
-        staging.rename(directory)
-        return
-    retired = _sibling(directory, "old")
-    try:
-        directory.rename(retired / directory.name)
-        try:
-            staging.rename(directory)
-        except BaseException:
-            (retired / directory.name).rename(directory)
-            raise
-    finally:
-        shutil.rmtree(retired, ignore_errors=True)
+    return replace_directory(directory, files, markers=MARKERS, kind="report")
 
 
 def write_report(

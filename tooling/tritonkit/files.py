@@ -1,0 +1,58 @@
+"""Writing a directory of generated files all at once: staged in a sibling directory, then swapped
+in, so a crash never leaves it half-written and never damages what was there before."""
+
+from __future__ import annotations
+
+import shutil
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from tritonkit.errors import UserError
+
+
+def replace_directory(directory: Path, files: Mapping[str, bytes], *, markers: Sequence[str], kind: str) -> Path:
+    """Write `files` (by relative path) as `directory`. An existing directory is replaced only when
+    it is empty or holds one of `markers` (so it is ours to replace); anything else is the user's."""
+    if directory.exists() and not _replaceable(directory, markers):
+        raise UserError(f"{directory} exists and is not a {kind} directory; refusing to replace it")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    staging = _sibling(directory, "new")
+    try:
+        for relative, content in files.items():
+            path = staging / relative
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+        _swap(staging, directory)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return directory
+
+
+def _replaceable(directory: Path, markers: Sequence[str]) -> bool:
+    return directory.is_dir() and (not any(directory.iterdir()) or any((directory / m).exists() for m in markers))
+
+
+def _sibling(directory: Path, kind: str) -> Path:
+    """A fresh hidden directory next to `directory` (same file system, so renames are atomic). Not
+    tempfile.mkdtemp: its 0700 mode would end up on the result, unreadable to anyone else."""
+    path = directory.parent / f".{directory.name}.{uuid.uuid4().hex}.{kind}"
+    path.mkdir()
+    return path
+
+
+def _swap(staging: Path, directory: Path) -> None:
+    """Move the old directory aside, the new one in, and the old one back if that fails."""
+    if not directory.exists():
+        staging.rename(directory)
+        return
+    retired = _sibling(directory, "old")
+    try:
+        directory.rename(retired / directory.name)
+        try:
+            staging.rename(directory)
+        except BaseException:
+            (retired / directory.name).rename(directory)
+            raise
+    finally:
+        shutil.rmtree(retired, ignore_errors=True)
