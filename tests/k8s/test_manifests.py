@@ -306,6 +306,9 @@ def test_network_policy_opens_inference_to_clients_and_metrics_to_monitoring(obj
     (policy,) = of_kind(objects, "NetworkPolicy")
     rules = {tuple(sorted(p["port"] for p in rule["ports"])): rule["from"] for rule in policy["spec"]["ingress"]}
     assert set(rules) == {("grpc", "http"), ("metrics",)}
+    clients = {"tritonkit.io/inference-client": "true"}
+    assert {"podSelector": {"matchLabels": clients}} in rules[("grpc", "http")]  # clients, not Triton's labels
+    assert {"namespaceSelector": {"matchLabels": clients}} in rules[("grpc", "http")]
     (monitoring,) = rules[("metrics",)]
     assert monitoring["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
 

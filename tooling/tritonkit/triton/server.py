@@ -81,6 +81,7 @@ class LocalServer:
         response_cache_bytes: int = 64 * 2**20,
         ready_timeout_s: float = 180.0,
         log_verbose: int = 0,
+        metrics_config: tuple[str, ...] = (),
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
         self.ports = Ports(http_port or free_port(), grpc_port or free_port(), metrics_port or free_port())
@@ -88,6 +89,7 @@ class LocalServer:
         self._response_cache_bytes = response_cache_bytes
         self._ready_timeout_s = ready_timeout_s
         self._log_verbose = log_verbose
+        self._metrics_config = metrics_config
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._client: grpcclient.InferenceServerClient | None = None
@@ -193,6 +195,8 @@ class LocalServer:
             arguments.append("--load-model=*")
         if self._response_cache_bytes:
             arguments.append(f"--cache-config=local,size={self._response_cache_bytes}")
+        # e.g. "summary_latencies=true": the latency quantiles the production pods export
+        arguments.extend(f"--metrics-config={setting}" for setting in self._metrics_config)
         return arguments
 
     def _wait_ready(self) -> None:
