@@ -120,7 +120,9 @@ def render(spec: OverlaySpec, manifests: Path, out: Path) -> dict[str, bytes]:
 def patches(spec: OverlaySpec, manifests: Path) -> list[dict[str, Any]]:
     found = [json_patch("Deployment", operations)] if (operations := deployment_operations(spec, manifests)) else []
     if spec.scale_to_zero:
-        found.append({"patch": yaml.safe_dump(DELETE_HPA, sort_keys=False)})
+        # KEDA's own HPA replaces the base's: the serverless overlay's deletion patch, inlined
+        # because kustomize loads no patch file from outside the overlay's directory.
+        found.append({"patch": (manifests / "overlays" / "serverless" / "without-hpa.yaml").read_text()})
         found += scaled_object_patches(spec, manifests)
     elif spec.min_replicas is not None or spec.max_replicas is not None:
         bounds = {"minReplicas": spec.min_replicas, "maxReplicas": spec.max_replicas}
@@ -153,14 +155,6 @@ def deployment_operations(spec: OverlaySpec, manifests: Path) -> list[dict[str, 
         if value is not None:
             operations.append({"op": "add", "path": f"{path}/resources/{kind}/{name}", "value": value})
     return operations
-
-
-DELETE_HPA = {
-    "$patch": "delete",
-    "apiVersion": "autoscaling/v2",
-    "kind": "HorizontalPodAutoscaler",
-    "metadata": {"name": "triton"},
-}
 
 
 def scaled_object_patches(spec: OverlaySpec, manifests: Path) -> list[dict[str, Any]]:
