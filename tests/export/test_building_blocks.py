@@ -11,7 +11,7 @@ import yaml
 from transformers import BertConfig, BertModel
 
 from tests.export.conftest import TEXTS
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export.distill import drop_layers
 from tritonkit.export.mixed_precision import quantize_until_gate
 from tritonkit.export.recipe import load_recipe
@@ -47,7 +47,7 @@ def test_layer_dropping_keeps_the_last_of_each_group() -> None:
     assert model.config.num_hidden_layers == 2
     features = {"input_ids": torch.tensor([[1, 2, 3]])}
     assert model(**features).last_hidden_state.shape == (1, 3, 8)
-    with pytest.raises(UserError, match="keep_every = 1 keeps all 2 layers"):
+    with pytest.raises(InputError, match="keep_every = 1 keeps all 2 layers"):
         drop_layers(model, keep_every=1)
 
 
@@ -89,7 +89,7 @@ def test_recipe_mistakes_name_the_field(tmp_path: Path, change: dict[str, object
     }
     path = tmp_path / "r.yaml"
     path.write_text(yaml.safe_dump(fields))
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         load_recipe(path)
     assert str(path) in str(error.value)
     for fragment in fragments:

@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pytest
 
 from tests.export.conftest import TEXTS, recipe_fields
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export import gates
 from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe
@@ -152,7 +152,7 @@ def test_existing_models_are_kept_without_force(tiny_embedder: Path, write_recip
     recipe = load_recipe(write_recipe(recipe_fields(tiny_embedder, "sentence-embedding", variants=["fp32"])))
     export(recipe, tmp_path / "repo", progress=lambda _: None)
     before = (tmp_path / "repo" / "tiny_fp32" / "1" / "model.onnx").stat().st_mtime_ns
-    with pytest.raises(UserError, match="tiny_fp32 already exist; pass --force"):
+    with pytest.raises(InputError, match="tiny_fp32 already exist; pass --force"):
         export(recipe, tmp_path / "repo", progress=lambda _: None)
     assert (tmp_path / "repo" / "tiny_fp32" / "1" / "model.onnx").stat().st_mtime_ns == before
     export(recipe, tmp_path / "repo", force=True, progress=lambda _: None)

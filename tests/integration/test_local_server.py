@@ -15,7 +15,7 @@ import pytest
 import tritonclient.grpc as grpcclient
 
 from tests.integration.conftest import stub_processes
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError, ServerError
 from tritonkit.triton import model_config
 from tritonkit.triton.infer import infer_once
 from tritonkit.triton.server import LocalServer
@@ -140,7 +140,7 @@ def test_load_with_a_config_override_and_unload(server: LocalServer) -> None:
 def test_verify_fails_when_the_served_config_differs(server: LocalServer) -> None:
     expected = model_config.read_config(server.model_repository / "mlp_batching" / "config.pbtxt")
     expected.dynamic_batching.max_queue_delay_microseconds = 5
-    with pytest.raises(UserError, match=r"dynamic_batching.max_queue_delay_microseconds: expected 5, got 200000"):
+    with pytest.raises(ServerError, match=r"dynamic_batching.max_queue_delay_microseconds: expected 5, got 200000"):
         server.verify("mlp_batching", expected)
 
 
@@ -174,7 +174,7 @@ def test_settings_the_cpu_backend_cannot_honour_fail_clearly(
 ) -> None:
     config = model_config.read_config(server.model_repository / "mlp_reload" / "config.pbtxt")
     change(config)
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(ServerError, match=message):
         server.load("mlp_reload", config)
     server.load("mlp_reload")  # the model still loads from its own config afterwards
     assert server.client.is_model_ready("mlp_reload")
@@ -184,10 +184,10 @@ def test_a_port_in_use_fails_with_the_server_log(repository: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
-        with pytest.raises(UserError, match=r"(?s)tritonserver exited with code .*last lines of"):
+        with pytest.raises(InputError, match=r"(?s)tritonserver exited with code .*last lines of"):
             LocalServer(repository, http_port=taken.getsockname()[1], load_all=False).start()
 
 
 def test_a_missing_repository_is_a_user_error(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match="model repository is not a directory"):
+    with pytest.raises(InputError, match="model repository is not a directory"):
         LocalServer(tmp_path / "absent").start()

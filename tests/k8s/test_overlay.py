@@ -12,7 +12,7 @@ import pytest
 from tests.k8s.test_manifests import K8S, render_dir
 from tritonkit import onnx_builders
 from tritonkit.cli import main
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.k8s.overlay import OverlaySpec, Resources, write_overlay
 from tritonkit.specs import ServingKnobs
 from tritonkit.triton import model_config
@@ -40,7 +40,7 @@ from tritonkit.triton.repository import write_model
     ],
 )
 def test_bad_choices_are_refused_by_name(spec: OverlaySpec, message: str, tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=None) as raised:
+    with pytest.raises(InputError, match=None) as raised:
         write_overlay(spec, K8S, tmp_path / "out", repository=None)
     assert message in str(raised.value)
     assert not (tmp_path / "out").exists()
@@ -50,7 +50,7 @@ def test_chosen_models_must_be_in_the_repository(tmp_path: Path) -> None:
     repository = tmp_path / "repository"
     onnx = onnx_builders.identity(tmp_path / "identity.onnx", dims=("batch", 4))
     write_model(repository, model_config.build_config("identity", read_signature(onnx), ServingKnobs()), onnx)
-    with pytest.raises(UserError, match=r"model 'minilm' is not in .*; it has: identity"):
+    with pytest.raises(InputError, match=r"model 'minilm' is not in .*; it has: identity"):
         write_overlay(OverlaySpec(models=("minilm",)), K8S, tmp_path / "out", repository=repository)
     write_overlay(OverlaySpec(models=("identity",)), K8S, tmp_path / "out", repository=repository)
     assert (tmp_path / "out" / "kustomization.yaml").is_file()
@@ -60,7 +60,7 @@ def test_only_a_generated_overlay_is_replaced(tmp_path: Path) -> None:
     theirs = tmp_path / "theirs"
     theirs.mkdir()
     (theirs / "kustomization.yaml").write_text("resources: [app.yaml]\n")
-    with pytest.raises(UserError, match="was not written by tritonkit k8s"):
+    with pytest.raises(InputError, match="was not written by tritonkit k8s"):
         write_overlay(OverlaySpec(), K8S, theirs, repository=None)
     assert (theirs / "kustomization.yaml").read_text() == "resources: [app.yaml]\n"
 

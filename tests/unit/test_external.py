@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tritonkit.check import check_records
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure.external import Record, measurement_from_records, read_records, write_records
 from tritonkit.measure.summary import Host
 from tritonkit.specs import TargetSpec, TargetsSpec
@@ -47,9 +47,9 @@ def test_records_round_trip_through_csv(tmp_path: Path) -> None:
 def test_unreadable_records_are_user_errors(tmp_path: Path, content: str, message: str) -> None:
     path = tmp_path / "run.csv"
     path.write_text(content)
-    with pytest.raises(UserError, match=message):
+    with pytest.raises(InputError, match=message):
         read_records(path)
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         read_records(tmp_path / "missing.csv")
 
 
@@ -66,7 +66,7 @@ def test_a_steady_run_settles_like_the_own_client() -> None:
 
 
 def test_a_run_shorter_than_warmup_and_one_window_is_refused() -> None:
-    with pytest.raises(UserError, match="shorter than its warmup"):
+    with pytest.raises(InputError, match="shorter than its warmup"):
         measurement_from_records(target(), steady(seconds=1.5), HOST)
 
 
@@ -75,5 +75,5 @@ def test_check_records_judges_against_the_named_target() -> None:
     assert check_records(spec, "t", steady()).passed
     tight = check_records(spec, "tight", steady())
     assert not tight.passed and tight.verdicts[0].reasons == ("p99 10 ms, target ≤ 5 ms",)
-    with pytest.raises(UserError, match="--target"):
+    with pytest.raises(InputError, match="--target"):
         check_records(spec, None, steady())

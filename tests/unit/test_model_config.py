@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import DynamicBatchingKnobs, InstanceGroupKnobs, OnnxRuntimeKnobs, ServingKnobs, VersionPolicyKnobs
 from tritonkit.triton import model_config, profiles
 from tritonkit.triton.onnx_signature import OnnxSignature, TensorSignature, read_signature
@@ -54,7 +54,7 @@ def test_batching_a_fixed_first_dim_is_refused() -> None:
         inputs=(TensorSignature("x", "TYPE_FP32", (1, 4)),), outputs=(TensorSignature("y", "TYPE_FP32", (1, 2)),)
     )
     assert not fixed.batchable
-    with pytest.raises(UserError, match=r"cannot batch.*x\[1, 4\]"):
+    with pytest.raises(InputError, match=r"cannot batch.*x\[1, 4\]"):
         model_config.build_config("m", fixed, profiles.profile("latency"))
     config = model_config.build_config("m", fixed, profiles.profile("latency").without_batching())
     assert config.max_batch_size == 0 and not config.HasField("dynamic_batching")
@@ -100,12 +100,12 @@ def test_warmup_uses_zeros_for_integers_and_concrete_dims() -> None:
 
 
 def test_parse_error_names_file_line_and_column() -> None:
-    with pytest.raises(UserError, match=r"^models/m/config.pbtxt:2:\d+ : .*max_batch_sise"):
+    with pytest.raises(InputError, match=r"^models/m/config.pbtxt:2:\d+ : .*max_batch_sise"):
         model_config.parse('name: "m"\nmax_batch_sise: 4\n', "models/m/config.pbtxt")
 
 
 def test_two_schedulers_do_not_parse() -> None:
-    with pytest.raises(UserError, match="oneof"):
+    with pytest.raises(InputError, match="oneof"):
         model_config.parse("dynamic_batching {}\nsequence_batching {}\n", "c.pbtxt")
 
 
@@ -142,7 +142,7 @@ def test_read_signature_of_a_real_graph(mlp_onnx: Path) -> None:
 def test_read_signature_rejects_a_non_onnx_file(tmp_path: Path) -> None:
     bogus = tmp_path / "model.onnx"
     bogus.write_bytes(b"\x00not a model")
-    with pytest.raises(UserError, match="not a readable ONNX model"):
+    with pytest.raises(InputError, match="not a readable ONNX model"):
         read_signature(bogus)
-    with pytest.raises(UserError, match="no such ONNX file"):
+    with pytest.raises(InputError, match="no such ONNX file"):
         read_signature(tmp_path / "missing.onnx")

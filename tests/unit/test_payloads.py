@@ -15,7 +15,7 @@ from tokenizers.pre_tokenizers import BertPreTokenizer
 from tokenizers.processors import TemplateProcessing
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure.payloads import ModelInput, build_pool, model_inputs
 from tritonkit.specs import FilesPayload, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig, base_config
@@ -200,7 +200,7 @@ def test_lengths_never_exceed_the_sequence_length_even_with_tiny_minimums(tokeni
     spec = tokens(tokenizer_dir, texts, lengths="uniform", min_tokens=1, sequence_length=6, count=100)
     try:
         pool = build_pool(spec, config(), seed=0)
-    except UserError as error:
+    except InputError as error:
         assert "min_tokens" in str(error)
         return
     assert max(n for p in pool.payloads for n in real_lengths(p)) <= 6
@@ -240,7 +240,7 @@ def test_a_model_that_does_not_batch_gets_one_sentence_without_a_batch_dimension
         ids, mask = payload["input_ids"], payload["attention_mask"]
         assert ids.ndim == 1 and ids.size in LENGTHS and ids[0] == CLS and ids[-1] == SEP
         assert mask.tolist() == [1] * ids.size
-    with pytest.raises(UserError, match="payload batch_size 2: model 'm' does not batch"):
+    with pytest.raises(InputError, match="payload batch_size 2: model 'm' does not batch"):
         build_pool(tokens(tokenizer_dir, texts, batch_size=2), config(max_batch_size=0), seed=0)
 
 
@@ -265,31 +265,31 @@ def test_a_model_written_without_batching_gets_requests_of_its_own_rank(tokenize
 
 def test_a_batch_larger_than_the_model_takes_is_refused(tokenizer_dir: Path, texts: Path) -> None:
     """Triton rejects every request whose batch exceeds max_batch_size: refuse it before the load."""
-    with pytest.raises(UserError, match="batch_size 16"):
+    with pytest.raises(InputError, match="batch_size 16"):
         build_pool(tokens(tokenizer_dir, texts, batch_size=16), config(max_batch_size=8), seed=0)
-    with pytest.raises(UserError, match="batch_size 9"):
+    with pytest.raises(InputError, match="batch_size 9"):
         build_pool(RandomPayload(kind="random", batch_size=9), config(max_batch_size=8), seed=0)
 
 
 def test_an_input_a_tokens_payload_cannot_fill(tokenizer_dir: Path, texts: Path) -> None:
     model = config([*TOKEN_INPUTS, ("pixel_values", mc.TYPE_FP32, [3, 8, 8])], name="vision")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         build_pool(tokens(tokenizer_dir, texts), model, seed=0)
     assert "model 'vision' also takes pixel_values: use a random or files payload" in str(error.value)
-    with pytest.raises(UserError, match="input 'text' is a string tensor"):
+    with pytest.raises(InputError, match="input 'text' is a string tensor"):
         build_pool(tokens(tokenizer_dir, texts), config([("text", mc.TYPE_STRING, [1])]), seed=0)
 
 
 def test_tokens_payload_problems_are_user_errors(tmp_path: Path, tokenizer_dir: Path, texts: Path) -> None:
-    with pytest.raises(UserError, match=r"model 'm': the tokens payload needs `tokenizer:`"):
+    with pytest.raises(InputError, match=r"model 'm': the tokens payload needs `tokenizer:`"):
         build_pool(TokensPayload(kind="tokens", texts=texts), config(), seed=0)
-    with pytest.raises(UserError, match=f"{tmp_path / 'tokenizer.json'}: no tokenizer.json"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'tokenizer.json'}: no tokenizer.json"):
         build_pool(tokens(tmp_path, texts), config(), seed=0)
-    with pytest.raises(UserError, match=f"{tmp_path / 'absent.txt'}: cannot read texts"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'absent.txt'}: cannot read texts"):
         build_pool(tokens(tokenizer_dir, tmp_path / "absent.txt"), config(), seed=0)
     blank = tmp_path / "blank.txt"
     blank.write_text("\n  \n\n")
-    with pytest.raises(UserError, match=f"{blank}: no text lines"):
+    with pytest.raises(InputError, match=f"{blank}: no text lines"):
         build_pool(tokens(tokenizer_dir, blank), config(), seed=0)
 
 
@@ -334,7 +334,7 @@ def test_random_payload_without_batching_has_no_batch_dimension() -> None:
     assert {n: a.shape for n, a in pool.payloads[0].items()} == {
         "x": (3, 3), "ids": (3,), "flag": (2,), "half": (4,), "small": (3, 3),
     }  # fmt: skip
-    with pytest.raises(UserError, match="payload batch_size 2: model 'm' does not batch"):
+    with pytest.raises(InputError, match="payload batch_size 2: model 'm' does not batch"):
         build_pool(RandomPayload(kind="random", batch_size=2), config(MIXED, max_batch_size=0), seed=0)
 
 
@@ -360,7 +360,7 @@ def test_random_integers_stay_within_the_inputs_type() -> None:
 
 
 def test_string_inputs_cannot_be_random() -> None:
-    with pytest.raises(UserError, match="model 'm' input 'text' is a string tensor; use a files payload"):
+    with pytest.raises(InputError, match="model 'm' input 'text' is a string tensor; use a files payload"):
         build_pool(RandomPayload(kind="random"), config([("text", mc.TYPE_STRING, [1])]), seed=0)
 
 
@@ -396,7 +396,7 @@ def test_files_payload_for_a_model_that_does_not_batch(tmp_path: Path) -> None:
     a = npz(tmp_path / "a.npz", input_ids=np.arange(4), attention_mask=np.ones(4, np.int64))
     pool = build_pool(files(a, a), config(max_batch_size=0), seed=0)
     assert pool.inferences_per_request == 1 and pool.payloads[0]["input_ids"].shape == (4,)
-    with pytest.raises(UserError, match=f"{a}: 'input_ids' has 1 dimensions; the model expects 2"):
+    with pytest.raises(InputError, match=f"{a}: 'input_ids' has 1 dimensions; the model expects 2"):
         build_pool(files(a), config(), seed=0)
 
 
@@ -420,7 +420,7 @@ def test_files_that_do_not_fit_the_model_name_the_file(
 ) -> None:
     good = npz(tmp_path / "good.npz", input_ids=ids(1, 4), attention_mask=ids(1, 4))
     bad = npz(tmp_path / "bad.npz", **arrays)
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         build_pool(files(good, bad), config(), seed=0)
     text = str(error.value)
     assert text.startswith(f"{bad}: ")
@@ -430,7 +430,7 @@ def test_files_that_do_not_fit_the_model_name_the_file(
 def test_files_must_share_one_batch_size(tmp_path: Path) -> None:
     a = npz(tmp_path / "a.npz", input_ids=ids(2, 4), attention_mask=ids(2, 4))
     b = npz(tmp_path / "b.npz", input_ids=ids(3, 4), attention_mask=ids(3, 4))
-    with pytest.raises(UserError, match=rf"must share one batch size; found \[2, 3\] in {tmp_path}"):
+    with pytest.raises(InputError, match=rf"must share one batch size; found \[2, 3\] in {tmp_path}"):
         build_pool(files(a, b, a), config(), seed=0)
 
 
@@ -444,7 +444,7 @@ def test_unreadable_files_are_user_errors(tmp_path: Path, content: str) -> None:
     elif content == "truncated":
         npz(path, input_ids=ids(1, 4), attention_mask=ids(1, 4))
         path.write_bytes(path.read_bytes()[:60])
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         build_pool(files(path), config(), seed=0)
     assert str(error.value).startswith(f"{path}: ")
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.k8s.plan import capacity_from_results, plan
 from tritonkit.specs import TrafficSpec
 
@@ -71,9 +71,9 @@ def test_capacity_comes_from_a_sweep_or_a_passing_target(tmp_path: Path) -> None
     )
     assert capacity_from_results(results, "m_sweep") == 123.0
     assert capacity_from_results(results, "ok") == 45.0
-    with pytest.raises(UserError, match="missed its SLO"):
+    with pytest.raises(InputError, match="missed its SLO"):
         capacity_from_results(results, "bad")
-    with pytest.raises(UserError, match="no target or swept model named 'nope'"):
+    with pytest.raises(InputError, match="no target or swept model named 'nope'"):
         capacity_from_results(results, "nope")
 
 

@@ -14,7 +14,7 @@ import matplotlib.image
 import numpy as np
 import pytest
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure import sweep as sweeps
 from tritonkit.measure.measurement import Energy, Measurement, RequestLog, ServerBreakdown, WindowStats
 from tritonkit.measure.stats import summarize
@@ -225,6 +225,6 @@ def test_a_failure_while_rendering_keeps_the_previous_report(tmp_path: Path, mon
 
 def test_a_directory_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(UserError, match="is not a report directory"):
+    with pytest.raises(InputError, match="is not a report directory"):
         write_report(tmp_path, title="t", measurements=[FAST])
     assert (tmp_path / "notes.txt").read_text() == "mine"

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.triton import model_config, profiles
 from tritonkit.triton.onnx_signature import read_signature
 from tritonkit.triton.repository import STAGING_PREFIX, write_model
@@ -27,7 +27,7 @@ def test_writes_config_and_versioned_model(tmp_path: Path, mlp_onnx: Path) -> No
 def test_refuses_to_overwrite_without_force(tmp_path: Path, mlp_onnx: Path) -> None:
     write_model(tmp_path, _config(mlp_onnx), mlp_onnx)
     before = (tmp_path / "mlp" / "config.pbtxt").read_text()
-    with pytest.raises(UserError, match="already exists; pass --force"):
+    with pytest.raises(InputError, match="already exists; pass --force"):
         write_model(tmp_path, _config(mlp_onnx, profile="throughput"), mlp_onnx)
     assert (tmp_path / "mlp" / "config.pbtxt").read_text() == before
 
@@ -58,10 +58,10 @@ def test_a_failed_first_write_creates_no_model(tmp_path: Path, mlp_onnx: Path) -
 def test_rejects_names_that_are_not_directories(tmp_path: Path, mlp_onnx: Path, name: str) -> None:
     config = _config(mlp_onnx)
     config.name = name
-    with pytest.raises(UserError, match="not a valid directory name"):
+    with pytest.raises(InputError, match="not a valid directory name"):
         write_model(tmp_path, config, mlp_onnx)
 
 
 def test_missing_model_file_is_a_user_error(tmp_path: Path, mlp_onnx: Path) -> None:
-    with pytest.raises(UserError, match="model file not found"):
+    with pytest.raises(InputError, match="model file not found"):
         write_model(tmp_path, _config(mlp_onnx), tmp_path / "nope.onnx")

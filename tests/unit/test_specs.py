@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import DynamicBatchingKnobs, InstanceGroupKnobs, ServingKnobs, VersionPolicyKnobs, load_yaml
 
 
@@ -50,7 +50,7 @@ def test_load_yaml_reads_knobs(tmp_path: Path) -> None:
 def test_load_yaml_names_the_file_and_the_field(tmp_path: Path) -> None:
     path = tmp_path / "knobs.yaml"
     path.write_text("max_batch_size: 16\ndynamic_batching:\n  max_queue_delay_ms: 5\n")
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         load_yaml(path, ServingKnobs)
     message = str(error.value)
     assert str(path) in message
@@ -60,9 +60,9 @@ def test_load_yaml_names_the_file_and_the_field(tmp_path: Path) -> None:
 def test_load_yaml_reports_bad_yaml_and_missing_files(tmp_path: Path) -> None:
     path = tmp_path / "knobs.yaml"
     path.write_text("max_batch_size: [\n")
-    with pytest.raises(UserError, match="not valid YAML"):
+    with pytest.raises(InputError, match="not valid YAML"):
         load_yaml(path, ServingKnobs)
-    with pytest.raises(UserError, match="cannot read"):
+    with pytest.raises(InputError, match="cannot read"):
         load_yaml(tmp_path / "absent.yaml", ServingKnobs)
 
 

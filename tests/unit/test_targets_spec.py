@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import (
     ClosedLoopLoad,
     FilesPayload,
@@ -38,7 +38,7 @@ def write(tmp_path: Path, text: str, name: str = "targets.yaml") -> Path:
 
 
 def user_error(path: Path) -> str:
-    with pytest.raises(UserError) as error:
+    with pytest.raises(InputError) as error:
         load_targets(path)
     return str(error.value)
 

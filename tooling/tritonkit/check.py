@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure.external import Record, measurement_from_records
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.runner import measure_target
@@ -47,7 +47,7 @@ def check_records(spec: TargetsSpec, target_name: str | None, records: Sequence[
     if target_name is None and len(by_name) == 1:
         target_name = next(iter(by_name))
     if target_name not in by_name:
-        raise UserError(f"name the target the run is for (--target): one of {', '.join(by_name)}")
+        raise InputError(f"name the target the run is for (--target): one of {', '.join(by_name)}")
     target = by_name[target_name]
     measurement = measurement_from_records(target, records, Host("", "", spec.dollars_per_hour, spec.host_watts))
     return CheckResult((measurement,), (judge(target.name, measurement, target.slo),))

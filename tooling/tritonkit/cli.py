@@ -1,20 +1,22 @@
 """The `tritonkit` command: parse, make one library call, print, exit.
 
 Exit codes: 0 success, 1 a check failed (validation problems, a served model that failed, a target
-that missed its SLO), 2 bad input or an unmet precondition (the message says which).
+that missed its SLO), 2 bad input or an unmet precondition (the message says which), 130
+interrupted (Ctrl-C or SIGTERM): the command's cleanup has run, nothing is left half-written.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
-from tritonkit.errors import UserError
+from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, ServerError, TritonkitError
 from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
@@ -63,31 +65,22 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return _serve_container(args)
     from tritonkit.triton.server import LocalServer
 
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     server = LocalServer(
         args.model_repository, http_port=args.http_port, grpc_port=args.grpc_port, metrics_port=args.metrics_port
     )
-    try:
-        with server:
-            failed = server.verify_all_ready()
-            for state in sorted(server.model_states().values(), key=lambda s: s.name):
-                print(f"  {state.name:<32} {state.state}")
-            for state in failed:
-                print(f"error: model '{state.name}' is {state.state}: {state.reason}", file=sys.stderr)
-            print(
-                f"serving {args.model_repository} — HTTP {server.http_url}, gRPC {server.grpc_url}, "
-                f"metrics {server.metrics_url}; Ctrl-C stops"
-            )
-            code = server.wait()
-            print(f"error: tritonserver exited with code {code}\n{server.log_tail()}", file=sys.stderr)
-            return 1
-    except KeyboardInterrupt:
-        print("stopped")
-        return 0
-
-
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+    with server:
+        failed = server.verify_all_ready()
+        for state in sorted(server.model_states().values(), key=lambda s: s.name):
+            print(f"  {state.name:<32} {state.state}")
+        for state in failed:
+            print(f"error: model '{state.name}' is {state.state}: {state.reason}", file=sys.stderr)
+        print(
+            f"serving {args.model_repository} — HTTP {server.http_url}, gRPC {server.grpc_url}, "
+            f"metrics {server.metrics_url}; Ctrl-C stops",
+            flush=True,
+        )
+        code = server.wait()
+        raise ServerError(f"tritonserver exited with code {code}", log=server.log_tail())
 
 
 def _serve_container(args: argparse.Namespace) -> int:
@@ -107,7 +100,7 @@ def _serve_container(args: argparse.Namespace) -> int:
     if args.print_only:
         return 0
     if not container.docker_engine_available():
-        raise UserError(
+        raise InputError(
             "no Docker engine is reachable here (`docker info` fails); run the command above on a "
             "host with Docker (and the NVIDIA container toolkit for --gpus), or pass --print-only"
         )
@@ -194,7 +187,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_targets(args.targets)
     by_name = {t.name: t for t in spec.targets}
     if args.target not in by_name:
-        raise UserError(f"{args.targets}: no target named {args.target!r}; there are {', '.join(by_name)}")
+        raise InputError(f"{args.targets}: no target named {args.target!r}; there are {', '.join(by_name)}")
     target = by_name[args.target]
     host = _remote_host(args, spec)
     if host:
@@ -234,7 +227,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     elif args.results and args.target:
         capacity = capacity_from_results(args.results, args.target)
     else:
-        raise UserError("give --capacity, or --results with --target (a check target or a swept model)")
+        raise InputError("give --capacity, or --results with --target (a check target or a swept model)")
     result = plan(capacity, traffic)
     print(
         f"capacity per replica under the SLO: {result.capacity_per_replica:.1f} inf/s, planned at "
@@ -281,7 +274,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="tritonkit", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="tritonkit", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a model repository or one model directory")
@@ -410,14 +403,33 @@ def _variant_list(text: str) -> tuple[str, ...]:
     return names
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes read like every other bad input: one `error:` line naming the argument, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM unwinds like Ctrl-C, so every `finally` and context manager cleans up."""
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    run: Callable[[argparse.Namespace], int] = args.run
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
+        args = build_parser().parse_args(argv)
+        run: Callable[[argparse.Namespace], int] = args.run
         return run(args)
-    except UserError as exc:
+    except TritonkitError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted: stopped", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
+    except BrokenPipeError:  # `tritonkit validate … | head`: the reader left; print nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

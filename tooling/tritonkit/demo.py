@@ -12,7 +12,7 @@ import numpy as np
 import onnxruntime as ort
 
 from tritonkit.check import CheckResult, host_of, run_check, with_local_tokenizers
-from tritonkit.errors import UserError
+from tritonkit.errors import CheckFailed, InputError
 from tritonkit.export.pipeline import Progress, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.reference import TASK_OUTPUT, tokenize
@@ -57,19 +57,19 @@ def run_demo(
 ) -> DemoResult:
     for path in (recipe_path, targets_path):
         if not path.is_file():
-            raise UserError(f"{path}: not found (run from the project root)")
+            raise InputError(f"{path}: not found (run from the project root)")
     recipe = load_recipe(recipe_path)
     targets = load_targets(targets_path)
     outcomes = export(recipe, repository, only=DEMO_VARIANTS, force=True, progress=progress)
     failed = [o.record.model for o in outcomes if not o.record.passed]
     if failed:
-        raise UserError(f"{', '.join(failed)} failed their accuracy gates (see above); nothing of theirs was written")
+        raise CheckFailed(f"{', '.join(failed)} failed their accuracy gates (see above); nothing of theirs was written")
     exported = [o.record.model for o in outcomes]
     configurations = [write_profile_configs(repository, recipe, name) for name in exported]
     wanted = {t.model for t in targets.targets}
     missing = wanted - {c for names in configurations for c in names}
     if missing:
-        raise UserError(f"{targets_path}: targets name models the demo does not write: {', '.join(sorted(missing))}")
+        raise InputError(f"{targets_path}: targets name models the demo does not write: {', '.join(sorted(missing))}")
 
     with LocalServer(repository, load_all=False) as server:
         inferences = []
@@ -109,6 +109,6 @@ def _compare_with_onnxruntime(server: LocalServer, repository: Path, recipe: Rec
     embeddings = infer_once(server.client, name, feed, [output])[output]
     difference = float(np.max(np.abs(embeddings - expected)))
     if difference > TOLERANCE:
-        raise UserError(f"model '{name}': served output differs from ONNX Runtime by {difference:g}")
+        raise CheckFailed(f"model '{name}': served output differs from ONNX Runtime by {difference:g}")
     unit = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True)
     return DemoInference(name, (float(unit[0] @ unit[1]), float(unit[0] @ unit[2])), difference)

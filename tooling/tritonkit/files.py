@@ -8,14 +8,14 @@ import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 
 
 def replace_directory(directory: Path, files: Mapping[str, bytes], *, markers: Sequence[str], kind: str) -> Path:
     """Write `files` (by relative path) as `directory`. An existing directory is replaced only when
     it is empty or holds one of `markers` (so it is ours to replace); anything else is the user's."""
     if directory.exists() and not _replaceable(directory, markers):
-        raise UserError(f"{directory} exists and is not a {kind} directory; refusing to replace it")
+        raise InputError(f"{directory} exists and is not a {kind} directory; refusing to replace it")
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = _sibling(directory, "new")
     try:

@@ -11,7 +11,7 @@ from typing import Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 
 
 class _Spec(BaseModel):
@@ -133,13 +133,13 @@ class ServingKnobs(_Spec):
 
 
 def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
-    """Read `path` into `model`; every problem becomes a UserError naming the file and the field."""
+    """Read `path` into `model`; every problem becomes a InputError naming the file and the field."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise UserError(f"{path}: not valid YAML ({exc})") from None
+        raise InputError(f"{path}: not valid YAML ({exc})") from None
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
@@ -152,7 +152,7 @@ def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
             + (f" (got {error['input']!r})" if error["type"] != "missing" else "")
             for error in errors
         ]
-        raise UserError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from None
+        raise InputError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from None
 
 
 # -- export recipes (export/<model>.yaml) ------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export.recipe import read_texts
 from tritonkit.export.reference import Batch, Task, load_torch_model, tokenize
 from tritonkit.export.source import ResolvedSource
@@ -59,10 +59,10 @@ def drop_layers(model: torch.nn.Module, keep_every: int) -> list[int]:
     count = config.num_hidden_layers
     stacks = [m for m in model.modules() if isinstance(m, torch.nn.ModuleList) and len(m) == count]
     if len(stacks) != 1:
-        raise UserError(f"cannot find the model's single stack of {count} transformer layers to drop from")
+        raise InputError(f"cannot find the model's single stack of {count} transformer layers to drop from")
     kept = list(range(keep_every - 1, count, keep_every))
     if len(kept) == count:
-        raise UserError(f"distillation.keep_every = {keep_every} keeps all {count} layers; expected ≥ 2")
+        raise InputError(f"distillation.keep_every = {keep_every} keeps all {count} layers; expected ≥ 2")
     stack = stacks[0]
     remaining = [stack[i] for i in kept]
     del stack[len(remaining) :]
@@ -125,4 +125,4 @@ def _transformer_config(model: torch.nn.Module) -> Any:
     for module in model.modules():  # sentence-transformers wraps the Hugging Face model
         if hasattr(module, "auto_model"):
             return getattr(module, "auto_model").config  # noqa: B009
-    raise UserError(f"{type(model).__name__}: no transformer config found")
+    raise InputError(f"{type(model).__name__}: no transformer config found")

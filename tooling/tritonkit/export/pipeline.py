@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export import gates, variants
 from tritonkit.export.mixed_precision import Outcome, quantize_until_gate, weight_matmuls
 from tritonkit.export.onnx_export import export_fp32, tokenizer_files
@@ -70,7 +70,7 @@ def export(
     chosen = list(only or recipe.variants)
     existing = [model_name(recipe, v) for v in chosen if (repository / model_name(recipe, v)).exists()]
     if existing and not force:
-        raise UserError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
+        raise InputError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
     if recipe.source.hub_id is None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # a packaged or local model must never reach for the hub
     progress(f"resolving {recipe.name} …")

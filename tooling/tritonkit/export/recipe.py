@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import RecipeSpec, load_yaml
 
 
@@ -24,7 +24,7 @@ def load_recipe(path: Path) -> RecipeSpec:
     recipe = recipe.model_copy(update=resolved)
     for field in ("evaluation_texts", "calibration_texts"):
         if not getattr(recipe, field).is_file():
-            raise UserError(f"{path}: {field} = {getattr(recipe, field)}: file not found")
+            raise InputError(f"{path}: {field} = {getattr(recipe, field)}: file not found")
     return recipe
 
 
@@ -33,8 +33,8 @@ def read_texts(path: Path) -> list[str]:
     try:
         lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     texts = [line for line in lines if line]
     if not texts:
-        raise UserError(f"{path}: no text lines")
+        raise InputError(f"{path}: no text lines")
     return texts

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from transformers import AutoTokenizer
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export.source import ResolvedSource
 
 Task = Literal["sentence-embedding", "text-classification"]
@@ -39,7 +39,7 @@ def tokenize(folder: Path, texts: list[str], max_length: int, batch_size: int = 
 def load_torch_model(source: ResolvedSource, task: Task) -> torch.nn.Module:
     if task == "sentence-embedding":
         if source.library != "sentence_transformers":
-            raise UserError(
+            raise InputError(
                 f"{source.description}: task sentence-embedding needs a sentence-transformers folder "
                 "(modules.json with pooling); use task text-classification or another source"
             )

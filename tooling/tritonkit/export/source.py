@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import SourceSpec
 
 Library = Literal["sentence_transformers", "transformers"]
@@ -33,7 +33,7 @@ def resolve_source(source: SourceSpec) -> ResolvedSource:
         assert source.hub_id is not None
         folder, description = _from_hub(source.hub_id, source.revision), f"hub {source.hub_id}"
     if not (folder / "config.json").is_file():
-        raise UserError(f"{description}: {folder} has no config.json (expected a save_pretrained folder)")
+        raise InputError(f"{description}: {folder} has no config.json (expected a save_pretrained folder)")
     library: Library = "sentence_transformers" if (folder / "modules.json").is_file() else "transformers"
     return ResolvedSource(folder, description, library, folder_sha256(folder))
 
@@ -52,7 +52,7 @@ def _from_package(name: str) -> Path:
     try:
         module = importlib.import_module(name)
     except ImportError:
-        raise UserError(f"source package {name!r} is not installed (pip install {name.replace('_', '-')})") from None
+        raise InputError(f"source package {name!r} is not installed (pip install {name.replace('_', '-')})") from None
     folder = getattr(module, "MODEL_DIR", None) or Path(module.__file__ or "").parent / "model"
     return Path(folder)
 
@@ -64,7 +64,7 @@ def _from_hub(hub_id: str, revision: str | None) -> Path:
         return Path(snapshot_download(hub_id, revision=revision))
     except Exception as exc:  # offline, unknown id, gated repo: all end the same way for the user
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
-        raise UserError(
+        raise InputError(
             f"cannot fetch {hub_id!r} from the Hugging Face Hub{offline}: {type(exc).__name__}: {exc}. "
             "Download it where the hub is reachable (save_pretrained), then set the recipe's "
             "source to `path: <that folder>`."

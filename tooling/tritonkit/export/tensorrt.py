@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.export.reference import Batch
 from tritonkit.triton.model_config import ModelConfig
 
@@ -49,7 +49,7 @@ def build_plan(onnx_path: Path, output: Path, *, max_batch_size: int, max_sequen
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise UserError(f"{onnx_path}: TensorRT cannot parse the ONNX model: {errors}")
+        raise InputError(f"{onnx_path}: TensorRT cannot parse the ONNX model: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, _WORKSPACE_BYTES)
     if builder.platform_has_fast_fp16:
@@ -59,14 +59,14 @@ def build_plan(onnx_path: Path, output: Path, *, max_batch_size: int, max_sequen
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
         if len(tensor.shape) != 2:
-            raise UserError(
+            raise InputError(
                 f"{onnx_path}: input {tensor.name} has shape {tuple(tensor.shape)}; expected [batch, sequence]"
             )
         profile.set_shape(tensor.name, shapes["min"], shapes["opt"], shapes["max"])
     config.add_optimization_profile(profile)
     engine = builder.build_serialized_network(network, config)
     if engine is None:
-        raise UserError(f"{onnx_path}: TensorRT failed to build an engine (see the messages above)")
+        raise InputError(f"{onnx_path}: TensorRT failed to build an engine (see the messages above)")
     output.write_bytes(bytes(engine))
     return output
 

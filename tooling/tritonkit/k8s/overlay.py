@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 import yaml
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.files import replace_directory
 
 Flavour = Literal["cpu", "gpu"]
@@ -58,38 +58,38 @@ class OverlaySpec:
 
 
 def check_spec(spec: OverlaySpec, repository: Path | None, base_bounds: tuple[int, int]) -> None:
-    """Raise UserError naming the first bad value. `repository`: where the chosen models must exist;
+    """Raise InputError naming the first bad value. `repository`: where the chosen models must exist;
     `base_bounds`: the base HPA's (minReplicas, maxReplicas), for the bounds the user keeps."""
     if not DNS_LABEL.fullmatch(spec.namespace):
-        raise UserError(f"--namespace {spec.namespace!r}: expected a DNS label (lowercase letters, digits, '-')")
+        raise InputError(f"--namespace {spec.namespace!r}: expected a DNS label (lowercase letters, digits, '-')")
     if spec.image_tag is not None and not IMAGE_TAG.fullmatch(spec.image_tag):
-        raise UserError(f"--image-tag {spec.image_tag!r}: expected an image tag such as 24.10-py3")
+        raise InputError(f"--image-tag {spec.image_tag!r}: expected an image tag such as 24.10-py3")
     for flag, value in vars(spec.resources).items():
         if value is not None and not QUANTITY.fullmatch(value):
-            raise UserError(
+            raise InputError(
                 f"--{flag.replace('_', '-')} {value!r}: expected a Kubernetes quantity such as 2, 500m or 4Gi"
             )
     if spec.scale_to_zero and spec.min_replicas is not None:
-        raise UserError("--min-replicas with --scale-to-zero: scaled to zero, the minimum is 0")
+        raise InputError("--min-replicas with --scale-to-zero: scaled to zero, the minimum is 0")
     if spec.min_replicas is not None and spec.min_replicas < 1:
-        raise UserError(f"--min-replicas {spec.min_replicas}: expected at least 1 (or --scale-to-zero)")
+        raise InputError(f"--min-replicas {spec.min_replicas}: expected at least 1 (or --scale-to-zero)")
     lowest = 1 if spec.scale_to_zero else (base_bounds[0] if spec.min_replicas is None else spec.min_replicas)
     highest = base_bounds[1] if spec.max_replicas is None else spec.max_replicas
     if highest < lowest:
-        raise UserError(f"replicas between {lowest} and {highest}: the maximum must be at least the minimum")
+        raise InputError(f"replicas between {lowest} and {highest}: the maximum must be at least the minimum")
     if spec.capacity_per_replica is not None and not spec.scale_to_zero:
-        raise UserError("--capacity sets the scale-to-zero arrivals trigger: use it with --scale-to-zero")
+        raise InputError("--capacity sets the scale-to-zero arrivals trigger: use it with --scale-to-zero")
     if spec.capacity_per_replica is not None and spec.capacity_per_replica <= 0:
-        raise UserError(f"--capacity {spec.capacity_per_replica:g}: expected requests/s above 0")
+        raise InputError(f"--capacity {spec.capacity_per_replica:g}: expected requests/s above 0")
     if spec.models_from is not None and not MODEL_SOURCE.fullmatch(spec.models_from):
-        raise UserError(f"--models-from {spec.models_from!r}: expected s3://BUCKET/PATH or gs://BUCKET/PATH")
+        raise InputError(f"--models-from {spec.models_from!r}: expected s3://BUCKET/PATH or gs://BUCKET/PATH")
     if spec.models_region is not None and not (spec.models_from or "").startswith("s3://"):
-        raise UserError("--models-region is the S3 bucket's region: use it with --models-from s3://…")
+        raise InputError("--models-region is the S3 bucket's region: use it with --models-from s3://…")
     if repository is not None:
         available = sorted(p.parent.name for p in repository.glob("*/config.pbtxt"))
         for model in spec.models:
             if model not in available:
-                raise UserError(f"model {model!r} is not in {repository}; it has: {', '.join(available) or 'none'}")
+                raise InputError(f"model {model!r} is not in {repository}; it has: {', '.join(available) or 'none'}")
 
 
 def render(spec: OverlaySpec, manifests: Path, out: Path) -> dict[str, bytes]:
@@ -141,7 +141,7 @@ def deployment_operations(spec: OverlaySpec, manifests: Path) -> list[dict[str, 
         # Only the chosen models: explicit mode, safe because the repository API is restricted.
         mode = "--model-control-mode=none"
         if mode not in containers[index]["args"]:
-            raise UserError(f"{source}: no {mode} argument to replace; is it tritonkit's manifest?")
+            raise InputError(f"{source}: no {mode} argument to replace; is it tritonkit's manifest?")
         at = containers[index]["args"].index(mode)
         operations += replace(f"{path}/args/{at}", mode, "--model-control-mode=explicit")
         operations += [{"op": "add", "path": f"{path}/args/-", "value": f"--load-model={m}"} for m in spec.models]
@@ -206,12 +206,12 @@ def relative(manifests: Path, out: Path) -> str:
 
 
 def kustomize(directory: Path) -> str:
-    """`kubectl kustomize directory`: the rendered YAML, or UserError with kustomize's message."""
+    """`kubectl kustomize directory`: the rendered YAML, or InputError with kustomize's message."""
     if shutil.which("kubectl") is None:
-        raise UserError("kubectl is not installed: it renders the overlay (kubectl kustomize)")
+        raise InputError("kubectl is not installed: it renders the overlay (kubectl kustomize)")
     result = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
-        raise UserError(f"kustomize cannot render {directory}: {result.stderr.strip()}")
+        raise InputError(f"kustomize cannot render {directory}: {result.stderr.strip()}")
     return result.stdout
 
 
@@ -219,12 +219,12 @@ def write_overlay(spec: OverlaySpec, manifests: Path, out: Path, *, repository: 
     """Check, render and write the overlay to `out`; the rendered manifests. Nothing is written
     unless kustomize renders it (tried in a sibling directory: same depth, same relative paths)."""
     if not (manifests / "overlays" / spec.flavour / KUSTOMIZATION).is_file():
-        raise UserError(f"{manifests}: not tritonkit's k8s/ directory (no overlays/{spec.flavour}); pass --manifests")
+        raise InputError(f"{manifests}: not tritonkit's k8s/ directory (no overlays/{spec.flavour}); pass --manifests")
     hpa = load(manifests / "base" / "hpa.yaml")["spec"]
     check_spec(spec, repository, (hpa["minReplicas"], hpa["maxReplicas"]))
     existing = out / KUSTOMIZATION
     if existing.is_file() and not existing.read_text().startswith(HEADER):
-        raise UserError(f"{existing} was not written by tritonkit k8s; refusing to replace it")
+        raise InputError(f"{existing} was not written by tritonkit k8s; refusing to replace it")
     files = render(spec, manifests, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as trial:

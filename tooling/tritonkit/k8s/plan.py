@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import TrafficSpec
 
 HOURS_PER_MONTH = 24 * 30
@@ -83,18 +83,18 @@ def capacity_from_results(path: Path, target: str) -> float:
     try:
         results: dict[str, Any] = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not a readable results.json ({exc})") from None
+        raise InputError(f"{path}: not a readable results.json ({exc})") from None
     for sweep in results.get("sweeps", []):
         if sweep.get("model") == target:
             best = sweep.get("max_inferences_per_s_within_p99")
             if best is None:
-                raise UserError(f"{path}: no step of the sweep of '{target}' met its p99 limit")
+                raise InputError(f"{path}: no step of the sweep of '{target}' met its p99 limit")
             return float(best)
     verdicts = {v["target"]: v for v in results.get("verdicts", [])}
     measurements = {m["target"]: m for m in results.get("measurements", [])}
     if target not in verdicts or target not in measurements:
         names = sorted(set(verdicts) | {s.get("model", "") for s in results.get("sweeps", [])})
-        raise UserError(f"{path}: no target or swept model named {target!r}; there are {', '.join(names)}")
+        raise InputError(f"{path}: no target or swept model named {target!r}; there are {', '.join(names)}")
     if not verdicts[target]["passed"]:
-        raise UserError(f"{path}: target '{target}' missed its SLO: its throughput is not a capacity under the SLO")
+        raise InputError(f"{path}: target '{target}' missed its SLO: its throughput is not a capacity under the SLO")
     return float(measurements[target]["inferences_per_s"])

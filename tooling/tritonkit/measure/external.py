@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure.loadgen import LoadRun, settle
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.summary import Edge, Host, summarize_run
@@ -40,13 +40,13 @@ def read_records(path: Path) -> list[Record]:
         with path.open(newline="") as file:
             rows = list(csv.DictReader(file))
     except OSError as exc:
-        raise UserError(f"{path}: cannot read the run's records ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read the run's records ({exc.strerror})") from None
     try:
         records = [Record(float(r["start_s"]), float(r["latency_ms"]), r["error"] or "") for r in rows]
     except (KeyError, TypeError, ValueError):
-        raise UserError(f"{path}: expected CSV columns {', '.join(COLUMNS)} (as the locustfile writes them)") from None
+        raise InputError(f"{path}: expected CSV columns {', '.join(COLUMNS)} (as the locustfile writes them)") from None
     if not records:
-        raise UserError(f"{path}: no requests recorded")
+        raise InputError(f"{path}: no requests recorded")
     return records
 
 
@@ -64,7 +64,7 @@ def measurement_from_records(target: TargetSpec, records: Sequence[Record], host
     window_ns, warmup_ns = round(load.window_s * 1e9), round(load.warmup_s * 1e9)
     available = min(load.max_windows, int((scheduled[-1] - warmup_ns) // window_ns))
     if available < 1:
-        raise UserError(
+        raise InputError(
             f"target '{target.name}': the run lasted {scheduled[-1] / 1e9:.1f} s, shorter than its warmup "
             f"({load.warmup_s:g} s) plus one window ({load.window_s:g} s)"
         )

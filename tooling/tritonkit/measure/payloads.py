@@ -17,7 +17,7 @@ from tokenizers import Encoding, Tokenizer
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import triton_to_np_dtype
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import FilesPayload, PayloadSpec, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig
 
@@ -49,7 +49,7 @@ def model_inputs(config: ModelConfig, strings: bool = False) -> list[ModelInput]
         triton_type = model_config_pb2.DataType.Name(tensor.data_type).removeprefix("TYPE_")
         if triton_type == "STRING":
             if not strings:
-                raise UserError(f"model '{config.name}' input '{tensor.name}' is a string tensor; use a files payload")
+                raise InputError(f"model '{config.name}' input '{tensor.name}' is a string tensor; use a files payload")
             triton_type = "BYTES"
         inputs.append(ModelInput(tensor.name, np.dtype(triton_to_np_dtype(triton_type)), tuple(tensor.dims)))
     return inputs
@@ -57,9 +57,9 @@ def model_inputs(config: ModelConfig, strings: bool = False) -> list[ModelInput]
 
 def _check_batch(batch_size: int, config: ModelConfig, batching: bool) -> None:
     if batch_size > 1 and not batching:
-        raise UserError(f"payload batch_size {batch_size}: model '{config.name}' does not batch")
+        raise InputError(f"payload batch_size {batch_size}: model '{config.name}' does not batch")
     if batching and batch_size > config.max_batch_size:
-        raise UserError(
+        raise InputError(
             f"payload batch_size {batch_size} exceeds model '{config.name}' max_batch_size {config.max_batch_size}"
         )
 
@@ -83,17 +83,17 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
     inputs = model_inputs(config)
     unknown = [i.name for i in inputs if i.name not in _TOKEN_FIELDS]
     if unknown:
-        raise UserError(
+        raise InputError(
             f"a tokens payload fills {', '.join(_TOKEN_FIELDS)}; model '{config.name}' also takes "
             f"{', '.join(unknown)}: use a random or files payload"
         )
     if spec.tokenizer is None:
-        raise UserError(f"model '{config.name}': the tokens payload needs `tokenizer:` (a folder with tokenizer.json)")
+        raise InputError(f"model '{config.name}': the tokens payload needs `tokenizer:` (a folder with tokenizer.json)")
     tokenizer = _load_tokenizer(spec.tokenizer)
     specials = tokenizer.num_special_tokens_to_add(False)
     shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
     if shortest <= specials:
-        raise UserError(f"min_tokens/sequence_length {shortest} must exceed the tokenizer's {specials} special tokens")
+        raise InputError(f"min_tokens/sequence_length {shortest} must exceed the tokenizer's {specials} special tokens")
     tokenizer.no_padding()  # padding is per batch below: to the longest sentence, or fixed
     texts = _read_texts(spec.texts)
     rng = np.random.default_rng(seed)
@@ -111,7 +111,7 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
             array = np.asarray(rows, dtype=model_input.dtype)
             rank = len(model_input.dims) + (1 if batching else 0)
             if rank not in (1, 2):
-                raise UserError(
+                raise InputError(
                     f"model '{config.name}' input '{model_input.name}' has rank {rank}; token ids need 1 or 2"
                 )
             payload[model_input.name] = array if rank == 2 else array[0]
@@ -143,7 +143,7 @@ def _encode_one(tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator
 def _load_tokenizer(folder: Path) -> Tokenizer:
     path = folder / "tokenizer.json"
     if not path.is_file():
-        raise UserError(f"{path}: no tokenizer.json (the exporter writes one into <model>/tokenizer/)")
+        raise InputError(f"{path}: no tokenizer.json (the exporter writes one into <model>/tokenizer/)")
     return Tokenizer.from_file(str(path))
 
 
@@ -156,9 +156,9 @@ def _read_texts(path: Path) -> list[str]:
     try:
         texts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
     except OSError as exc:
-        raise UserError(f"{path}: cannot read texts ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read texts ({exc.strerror})") from None
     if not texts:
-        raise UserError(f"{path}: no text lines")
+        raise InputError(f"{path}: no text lines")
     return texts
 
 
@@ -197,7 +197,7 @@ def _files(spec: FilesPayload, config: ModelConfig, batching: bool) -> PayloadPo
     payloads = [_read_request(path, inputs, batching) for path in spec.paths]
     sizes = {p[inputs[0].name].shape[0] if batching else 1 for p in payloads}
     if len(sizes) > 1:
-        raise UserError(f"payload files must share one batch size; found {sorted(sizes)} in {spec.paths[0].parent}")
+        raise InputError(f"payload files must share one batch size; found {sorted(sizes)} in {spec.paths[0].parent}")
     return PayloadPool(tuple(payloads), sizes.pop(), f"files: {len(payloads)} .npz requests")
 
 
@@ -205,21 +205,21 @@ def _read_request(path: Path, inputs: list[ModelInput], batching: bool) -> Paylo
     try:
         loaded = np.load(path)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
-            raise UserError(f"{path}: a single array (.npy), not an .npz archive of arrays named by input")
+            raise InputError(f"{path}: a single array (.npy), not an .npz archive of arrays named by input")
         with loaded as archive:
             arrays = {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise UserError(f"{path}: not a readable .npz file ({exc})") from None
+        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
     expected = {i.name for i in inputs}
     if set(arrays) != expected:
-        raise UserError(f"{path}: holds arrays {sorted(arrays)}; the model takes exactly {sorted(expected)}")
+        raise InputError(f"{path}: holds arrays {sorted(arrays)}; the model takes exactly {sorted(expected)}")
     for model_input in inputs:
         array = arrays[model_input.name]
         if model_input.dtype == np.object_ and array.dtype.kind in "SO":
             arrays[model_input.name] = array = array.astype(np.object_)
         if array.dtype != model_input.dtype:
-            raise UserError(f"{path}: '{model_input.name}' is {array.dtype}; the model expects {model_input.dtype}")
+            raise InputError(f"{path}: '{model_input.name}' is {array.dtype}; the model expects {model_input.dtype}")
         rank = len(model_input.dims) + (1 if batching else 0)
         if array.ndim != rank:
-            raise UserError(f"{path}: '{model_input.name}' has {array.ndim} dimensions; the model expects {rank}")
+            raise InputError(f"{path}: '{model_input.name}' has {array.ndim} dimensions; the model expects {rank}")
     return arrays

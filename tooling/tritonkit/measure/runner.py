@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.measure.client import StatsSnapshot, TritonClient
 from tritonkit.measure.energy import gpu_meter
 from tritonkit.measure.loadgen import run_load
@@ -18,14 +18,14 @@ from tritonkit.specs import OpenLoopLoad, TargetSpec
 async def measure_target(target: TargetSpec, host: Host) -> Measurement:
     load = target.load
     if not host.url(load.protocol):
-        raise UserError(f"target '{target.name}' uses {load.protocol}: give the server's --{load.protocol}-url")
+        raise InputError(f"target '{target.name}' uses {load.protocol}: give the server's --{load.protocol}-url")
     in_flight = load.max_in_flight if isinstance(load, OpenLoopLoad) else load.concurrency
     meter = gpu_meter()
     async with TritonClient(host.url(load.protocol), load.protocol, connections=in_flight) as client:
         try:
             config = await client.config(target.model, target.model_version)
         except Exception as exc:
-            raise UserError(
+            raise InputError(
                 f"target '{target.name}': cannot read model '{target.model}' from the server: {exc}"
             ) from None
         pool = build_pool(target.payload, config, load.seed)

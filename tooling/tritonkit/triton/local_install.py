@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 
 _OUR_BACKENDS = Path(__file__).parent / "backends"
 
@@ -44,12 +44,12 @@ class TritonInstall:
 def find_install() -> TritonInstall:
     spec = importlib.util.find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("the package nvidia-pytriton is not installed: it provides the local tritonserver")
+        raise InputError("the package nvidia-pytriton is not installed: it provides the local tritonserver")
     package = Path(next(iter(spec.submodule_search_locations)))
     install = TritonInstall(root=package / "tritonserver", libs=package.parent / "nvidia_pytriton.libs")
     for required in (install.binary, install.python_backend / "libtriton_python.so", install.stub, install.libs):
         if not required.exists():
-            raise UserError(f"nvidia-pytriton is incomplete: {required} is missing (Python {sys.version.split()[0]})")
+            raise InputError(f"nvidia-pytriton is incomplete: {required} is missing (Python {sys.version.split()[0]})")
     return install
 
 

@@ -12,7 +12,7 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import ServingKnobs
 from tritonkit.triton.onnx_signature import DYNAMIC, OnnxSignature, TensorSignature
 
@@ -29,7 +29,7 @@ _MAX_BATCH_SIZE_FIELD = ModelConfig.DESCRIPTOR.fields_by_name["max_batch_size"].
 def base_config(name: str, signature: OnnxSignature, *, batching: bool) -> ModelConfig:
     """A config with only the model's I/O. With batching, the first ONNX dim becomes Triton's batch dim."""
     if batching and not signature.batchable:
-        raise UserError(
+        raise InputError(
             f"model '{name}' cannot batch: every input and output needs a dynamic first "
             f"dimension, but the graph has {_shapes(signature)}"
         )
@@ -81,7 +81,7 @@ def parse(text: str, source: str | Path = "<config>") -> ModelConfig:
     try:
         text_format.Parse(text, config)
     except text_format.ParseError as exc:
-        raise UserError(f"{source}:{exc}") from None
+        raise InputError(f"{source}:{exc}") from None
     return config
 
 
@@ -89,7 +89,7 @@ def read_config(path: Path) -> ModelConfig:
     try:
         text = path.read_text()
     except OSError as exc:
-        raise UserError(f"{path}: cannot read ({exc.strerror})") from None
+        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     return parse(text, path)
 
 

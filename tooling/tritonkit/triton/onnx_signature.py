@@ -8,7 +8,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 
 DYNAMIC = -1
 
@@ -54,7 +54,7 @@ def _tensor(value_info: onnx.ValueInfoProto, path: Path) -> TensorSignature:
     tensor_type = value_info.type.tensor_type
     data_type = _TRITON_DTYPE.get(tensor_type.elem_type)
     if data_type is None:
-        raise UserError(
+        raise InputError(
             f"{path}: tensor '{value_info.name}' has ONNX element type "
             f"{TensorProto.DataType.Name(tensor_type.elem_type)}, which Triton cannot serve"
         )
@@ -67,9 +67,9 @@ def read_signature(path: Path) -> OnnxSignature:
     try:
         model = onnx.load(str(path), load_external_data=False)
     except FileNotFoundError:
-        raise UserError(f"{path}: no such ONNX file") from None
+        raise InputError(f"{path}: no such ONNX file") from None
     except Exception as exc:  # onnx raises DecodeError and others for a corrupt file
-        raise UserError(f"{path}: not a readable ONNX model ({exc})") from None
+        raise InputError(f"{path}: not a readable ONNX model ({exc})") from None
     graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v, path) for v in graph.input if v.name not in initializers)

@@ -6,7 +6,7 @@ by tuning, not final answers. Each value says why it is there.
 
 from __future__ import annotations
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.specs import (
     DynamicBatchingKnobs,
     InstanceGroupKnobs,
@@ -79,4 +79,4 @@ def profile(name: str) -> ServingKnobs:
     try:
         return PROFILES[name]
     except KeyError:
-        raise UserError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}") from None
+        raise InputError(f"unknown profile {name!r}; expected one of {', '.join(PROFILES)}") from None

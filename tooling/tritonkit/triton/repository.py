@@ -12,7 +12,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.triton import model_config
 from tritonkit.triton.model_config import ModelConfig
 
@@ -35,12 +35,12 @@ def write_model(
     """
     name = config.name
     if not name or "/" in name or name.startswith("."):
-        raise UserError(f"model name {name!r} is not a valid directory name")
+        raise InputError(f"model name {name!r} is not a valid directory name")
     if not model_file.is_file():
-        raise UserError(f"{model_file}: model file not found")
+        raise InputError(f"{model_file}: model file not found")
     target = repository / name
     if target.exists() and not force:
-        raise UserError(f"{target} already exists; pass --force to replace it")
+        raise InputError(f"{target} already exists; pass --force to replace it")
     repository.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=repository))
     try:

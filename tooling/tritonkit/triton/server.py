@@ -26,7 +26,7 @@ import tritonclient.grpc as grpcclient
 from google.protobuf import json_format
 from tritonclient.utils import InferenceServerException
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError, ServerError
 from tritonkit.triton import model_config
 from tritonkit.triton.local_install import find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
@@ -122,7 +122,7 @@ class LocalServer:
 
     def start(self) -> None:
         if not self.model_repository.is_dir():
-            raise UserError(f"{self.model_repository}: model repository is not a directory")
+            raise InputError(f"{self.model_repository}: model repository is not a directory")
         install = find_install()
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
         lay_out_backends(install, self._workdir / "backends")
@@ -205,7 +205,7 @@ class LocalServer:
         while time.monotonic() < deadline:
             assert self._process is not None
             if self._process.poll() is not None:
-                raise UserError(self._failure(f"tritonserver exited with code {self._process.returncode}"))
+                raise ServerError(f"tritonserver exited with code {self._process.returncode}", log=self.log_tail())
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
                     if response.status == 200:
@@ -213,10 +213,7 @@ class LocalServer:
             except (urllib.error.URLError, ConnectionError, TimeoutError):
                 pass
             time.sleep(0.2)
-        raise UserError(self._failure(f"tritonserver not ready within {self._ready_timeout_s:.0f} s"))
-
-    def _failure(self, message: str) -> str:
-        return f"{message}\n--- last lines of {self.log_path} ---\n{self.log_tail()}"
+        raise ServerError(f"tritonserver not ready within {self._ready_timeout_s:.0f} s", log=self.log_tail())
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         if self._workdir is None or not self.log_path.exists():
@@ -245,18 +242,19 @@ class LocalServer:
         try:
             self.client.load_model(name, config=override)
         except InferenceServerException as exc:
-            raise UserError(f"model '{name}' failed to load: {_without_stub_traceback(exc.message())}") from None
+            message = f"model '{name}' failed to load: {_without_stub_traceback(exc.message())}"
+            raise ServerError(message, model=name, log=self.log_tail()) from None
         self.verify(name, config)
 
     def unload(self, name: str, timeout_s: float = 60.0) -> None:
         try:
             self.client.unload_model(name)
         except InferenceServerException as exc:
-            raise UserError(f"model '{name}' failed to unload: {exc.message()}") from None
+            raise ServerError(f"model '{name}' failed to unload: {exc.message()}", model=name) from None
         deadline = time.monotonic() + timeout_s
         while self.client.is_model_ready(name):
             if time.monotonic() > deadline:
-                raise UserError(f"model '{name}' still ready {timeout_s:.0f} s after unload")
+                raise ServerError(f"model '{name}' still ready {timeout_s:.0f} s after unload", model=name)
             time.sleep(0.1)
 
     def verify(self, name: str, expected: ModelConfig | None = None) -> None:
@@ -266,7 +264,7 @@ class LocalServer:
             expected = model_config.read_config(self.model_repository / name / "config.pbtxt")
         differences = model_config.differences(expected, self.served_config(name))
         if differences:
-            raise UserError(
+            raise ServerError(
                 f"model '{name}': the server runs a different config than the one written:\n  "
                 + "\n  ".join(differences)
             )

@@ -14,7 +14,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.triton.model_config import parse
 from tritonkit.triton.validate_io import check_io, fed_by_triton
 from tritonkit.triton.validate_problem import CONFIG_FILE, Model, Problem
@@ -85,7 +85,7 @@ def _load(file: Path) -> tuple[ModelConfig | None, list[Problem]]:
         return parse(file.read_text(), file), []
     except OSError as exc:
         return None, [Problem(file, "<file>", f"unreadable ({exc.strerror})", f"a readable {CONFIG_FILE}")]
-    except UserError as exc:
+    except InputError as exc:
         detail = str(exc).removeprefix(f"{file}:")  # "line:column : what is wrong"
         clash = _SCHEDULER_CLASH.search(detail)
         if clash is None:

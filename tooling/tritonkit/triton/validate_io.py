@@ -8,7 +8,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.triton.model_config import ONNX_PLATFORM
 from tritonkit.triton.onnx_signature import DYNAMIC, TensorSignature, read_signature
 from tritonkit.triton.validate_problem import Model, Problem
@@ -79,7 +79,7 @@ def _reshape(model: Model, field: str, shape: Sequence[int]) -> list[Problem]:
 def _against_graph(model: Model, file: Path) -> list[Problem]:
     try:
         signature = read_signature(file)
-    except UserError as exc:
+    except InputError as exc:
         return [Problem(file, "<graph>", str(exc).removeprefix(f"{file}: "), "an ONNX model that onnx can load")]
     problems: list[Problem] = []
     for kind, graph_tensors in (("input", signature.inputs), ("output", signature.outputs)):

@@ -8,7 +8,7 @@ from pathlib import Path
 from tritonclient.grpc import model_config_pb2 as mc
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
-from tritonkit.errors import UserError
+from tritonkit.errors import InputError
 from tritonkit.triton.model_config import read_config
 from tritonkit.triton.validate_io import typed_dims
 from tritonkit.triton.validate_problem import CONFIG_FILE, Model, Problem
@@ -202,5 +202,5 @@ def _step_model(
 def _config_or_none(file: Path) -> ModelConfig | None:
     try:
         return read_config(file)
-    except UserError:
+    except InputError:
         return None
