@@ -74,7 +74,8 @@ def server_leftovers() -> set[tuple[int, str]]:
     processes = {
         (p.pid, p.info["name"]) for p in psutil.process_iter(["name"]) if p.info["name"] in _SERVER_PROCESSES
     }
-    shm = {(0, name) for name in os.listdir("/dev/shm") if name.startswith("triton")} if os.path.isdir("/dev/shm") else set()
+    regions = os.listdir("/dev/shm") if os.path.isdir("/dev/shm") else []
+    shm = {(0, name) for name in regions if name.startswith("triton")}
     return processes | shm
 
 
