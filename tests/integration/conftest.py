@@ -49,10 +49,12 @@ def build_repository(root: Path) -> Path:
     for name, knobs in MODELS.items():
         write_model(repository, model_config.build_config(name, read_signature(onnx), knobs), onnx)
     write_model(repository, model_config.build_config("mlp_fixed", read_signature(fixed), ServingKnobs()), fixed)
-    # A config naming an input the graph does not have: must fail alone, clearly.
+    # A config naming an input the graph does not have: must fail alone, clearly. Written over a
+    # valid model, since the repository writer refuses to write what Triton would refuse.
     broken = model_config.build_config("broken", read_signature(onnx), ServingKnobs(max_batch_size=4))
-    broken.input[0].name = "nope"
     write_model(repository, broken, onnx)
+    broken.input[0].name = "nope"
+    (repository / "broken" / "config.pbtxt").write_text(model_config.render(broken))
     return repository
 
 

@@ -27,11 +27,11 @@ from google.protobuf import json_format
 from tritonclient.utils import InferenceServerException
 
 from tritonkit.errors import InputError, ServerError
-from tritonkit.triton import model_config
-from tritonkit.triton.local_install import find_install, lay_out_backends, server_environment
+from tritonkit.triton import model_config, processes
+from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
+from tritonkit.triton.processes import LOOPBACK
 
-LOOPBACK = "127.0.0.1"
 _LOG_TAIL_LINES = 40
 _PR_SET_PDEATHSIG = 1
 
@@ -93,6 +93,7 @@ class LocalServer:
         self._workdir: Path | None = None
         self._process: subprocess.Popen[bytes] | None = None
         self._client: grpcclient.InferenceServerClient | None = None
+        self.shm_prefix = processes.new_shm_prefix()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -123,11 +124,23 @@ class LocalServer:
     def start(self) -> None:
         if not self.model_repository.is_dir():
             raise InputError(f"{self.model_repository}: model repository is not a directory")
+        processes.check_ports(
+            {"--http-port": self.ports.http, "--grpc-port": self.ports.grpc, "--metrics-port": self.ports.metrics}
+        )
         install = find_install()
+        try:
+            self._launch(install)
+            self._wait_ready()
+        except BaseException:  # Ctrl-C included: nothing of a half-started server may stay behind
+            self.stop()
+            raise
+        self._client = grpcclient.InferenceServerClient(self.grpc_url)
+
+    def _launch(self, install: TritonInstall) -> None:
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
         lay_out_backends(install, self._workdir / "backends")
         command = [str(install.binary), *self._arguments(install.cache_dir)]
-        with self.log_path.open("wb") as log:
+        with self.log_path.open("wb") as log, processes.signals_deferred():  # no Popen half-done on Ctrl-C
             self._process = subprocess.Popen(
                 command,
                 stdout=log,
@@ -135,35 +148,49 @@ class LocalServer:
                 stdin=subprocess.DEVNULL,
                 env=server_environment(install),
                 preexec_fn=_die_with_parent,
+                start_new_session=True,  # its own process group: see tritonkit.triton.processes
             )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        self._client = grpcclient.InferenceServerClient(self.grpc_url)
 
     def stop(self) -> None:
-        """SIGINT for Triton's graceful shutdown, SIGKILL if it overstays; then remove the work dir."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        if self._workdir is not None:
-            shutil.rmtree(self._workdir, ignore_errors=True)
-            self._workdir = None
+        """SIGINT for Triton's graceful shutdown, SIGKILL if it overstays; then every process left in
+        its group (backend stubs), its shared memory and the work dir go. Not interruptible: a Ctrl-C
+        during the stop is delivered once it is done."""
+        with processes.signals_deferred():
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+            process, self._process = self._process, None
+            if process is not None:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGINT)
+                    try:
+                        process.wait(timeout=15)
+                    except subprocess.TimeoutExpired:
+                        process.kill()
+                        process.wait()
+                processes.kill_group(process.pid)  # the group id is the server's pid (a new session)
+            processes.remove_shm_regions(self.shm_prefix)
+            if self._workdir is not None:
+                shutil.rmtree(self._workdir, ignore_errors=True)
+                self._workdir = None
 
     @property
     def pid(self) -> int:
         assert self._process is not None, "server not started"
         return self._process.pid
+
+    def raise_if_exited(self) -> None:
+        """A ServerError with the log if tritonserver is no longer running (it crashed or was killed)."""
+        assert self._process is not None, "server not started"
+        if self._process.poll() is not None:
+            raise self.exit_error()
+
+    def exit_error(self) -> ServerError:
+        """What tritonserver's exit means, with its log; only once it has exited."""
+        assert self._process is not None and self._process.returncode is not None, "server still running"
+        code = self._process.returncode
+        how = f" ({signal.Signals(-code).name})" if code < 0 and -code in signal.valid_signals() else ""
+        return ServerError(f"tritonserver exited with code {code}{how}", log=self.log_tail())
 
     def wait(self) -> int:
         """Block until tritonserver exits; its exit code."""
@@ -190,6 +217,7 @@ class LocalServer:
             "--disable-auto-complete-config",
             "--exit-timeout-secs=10",
             f"--log-verbose={self._log_verbose}",
+            f"--backend-config=python,shm-region-prefix-name={self.shm_prefix}",
         ]
         if self._load_all:
             arguments.append("--load-model=*")
@@ -204,16 +232,27 @@ class LocalServer:
         url = f"http://{self.http_url}/v2/health/ready"
         while time.monotonic() < deadline:
             assert self._process is not None
-            if self._process.poll() is not None:
-                raise ServerError(f"tritonserver exited with code {self._process.returncode}", log=self.log_tail())
+            self.raise_if_exited()
             try:
                 with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
+                    ready = response.status == 200
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+                ready = False
+            if ready:
+                self._check_listeners()
+                return
             time.sleep(0.2)
         raise ServerError(f"tritonserver not ready within {self._ready_timeout_s:.0f} s", log=self.log_tail())
+
+    def _check_listeners(self) -> None:
+        """The ports were free before the start; whoever answers must now be our own process."""
+        assert self._process is not None
+        strangers = [port for port in (self.ports.http, self.ports.grpc) if not processes.listens_on(self.pid, port)]
+        if strangers:
+            raise ServerError(
+                f"another process answers on {LOOPBACK}:{strangers[0]}, not the tritonserver started here",
+                log=self.log_tail(),
+            )
 
     def log_tail(self, lines: int = _LOG_TAIL_LINES) -> str:
         if self._workdir is None or not self.log_path.exists():

@@ -1,0 +1,115 @@
+"""The operating-system side of a local tritonserver: its ports, its process group, its shared memory.
+
+tritonserver runs in a session (and process group) of its own, so that a terminal's Ctrl-C reaches
+only tritonkit, which then stops the server and every Python-backend stub it forked: stubs ignore
+SIGTERM once orphaned, so the whole group is killed after the server exits. Each server gets its own
+shared-memory prefix, so its regions can be removed without touching another server's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import psutil
+
+from tritonkit.errors import InputError
+
+LOOPBACK = "127.0.0.1"
+SHM_DIR = Path("/dev/shm")
+PORT_RANGE = range(1, 65536)
+_GROUP_EXIT_TIMEOUT_S = 10.0
+
+
+def check_ports(ports: Mapping[str, int]) -> None:
+    """Refuse ports out of range or already bound on the loopback address, naming each of them."""
+    problems = []
+    for flag, port in ports.items():
+        if port not in PORT_RANGE:
+            problems.append(f"{flag} {port}: expected a port within 1..65535")
+        elif not _bindable(port):
+            problems.append(f"{flag} {port}: already in use on {LOOPBACK}{_holder(port)}")
+    if problems:
+        raise InputError("; ".join(problems))
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        # As tritonserver binds: SO_REUSEADDR, so a port in TIME_WAIT is not "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((LOOPBACK, port))
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, errno.EACCES):
+                return False
+            raise
+    return True
+
+
+def _holder(port: int) -> str:
+    """' (by pid N, name)' when the listener can be seen, else ''."""
+    with contextlib.suppress(psutil.Error, OSError):
+        for connection in psutil.net_connections(kind="tcp"):
+            if connection.status == psutil.CONN_LISTEN and connection.laddr.port == port and connection.pid:
+                return f" (by pid {connection.pid}, {psutil.Process(connection.pid).name()})"
+    return ""
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Whether process `pid` itself holds the listening socket on `port`: readiness is only believed
+    from our own server, never from whatever else answers on the port."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+
+
+def new_shm_prefix() -> str:
+    return f"tritonkit_{os.getpid()}_{uuid.uuid4().hex[:12]}_"
+
+
+def shm_regions(prefix: str) -> list[Path]:
+    return sorted(SHM_DIR.glob(f"{prefix}*")) if SHM_DIR.is_dir() else []
+
+
+def remove_shm_regions(prefix: str) -> None:
+    for region in shm_regions(prefix):
+        region.unlink(missing_ok=True)
+
+
+def group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process)
+    return members
+
+
+def kill_group(pgid: int) -> None:
+    """SIGKILL every process left in the group, and wait (bounded) until none is left."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + _GROUP_EXIT_TIMEOUT_S
+    while group_members(pgid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM until the block ends: a second Ctrl-C cannot cut a cleanup short, and
+    it is still honoured once the cleanup is done."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
