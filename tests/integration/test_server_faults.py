@@ -24,7 +24,7 @@ from tritonkit.triton.server import LocalServer, free_port
 
 pytestmark = pytest.mark.integration
 
-TRITONKIT = [sys.executable, "-m", "tritonkit.cli"]
+TRITONKIT = [sys.executable, "-m", "tritonkit"]
 
 
 def leftovers(prefix: str, repository: Path) -> list[str]:

@@ -15,7 +15,7 @@ import signal
 import socket
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -101,15 +101,3 @@ def kill_group(pgid: int) -> None:
     deadline = time.monotonic() + _GROUP_EXIT_TIMEOUT_S
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
-
-
-@contextlib.contextmanager
-def signals_deferred() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends: a second Ctrl-C cannot cut a cleanup short, and
-    it is still honoured once the cleanup is done."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -27,6 +27,7 @@ from google.protobuf import json_format
 from tritonclient.utils import InferenceServerException
 
 from tritonkit.errors import InputError, ServerError
+from tritonkit.interrupts import signals_deferred
 from tritonkit.triton import model_config, processes
 from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
@@ -140,7 +141,7 @@ class LocalServer:
         self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
         lay_out_backends(install, self._workdir / "backends")
         command = [str(install.binary), *self._arguments(install.cache_dir)]
-        with self.log_path.open("wb") as log, processes.signals_deferred():  # no Popen half-done on Ctrl-C
+        with self.log_path.open("wb") as log, signals_deferred():  # no Popen half-done on Ctrl-C
             self._process = subprocess.Popen(
                 command,
                 stdout=log,
@@ -155,7 +156,7 @@ class LocalServer:
         """SIGINT for Triton's graceful shutdown, SIGKILL if it overstays; then every process left in
         its group (backend stubs), its shared memory and the work dir go. Not interruptible: a Ctrl-C
         during the stop is delivered once it is done."""
-        with processes.signals_deferred():
+        with signals_deferred():
             if self._client is not None:
                 self._client.close()
                 self._client = None
