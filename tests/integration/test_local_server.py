@@ -12,6 +12,8 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
+from google.protobuf import json_format
+from tritonclient.utils import InferenceServerException
 
 from tests.integration.conftest import stub_processes
 from tritonkit.errors import InputError, ServerError
@@ -171,12 +173,25 @@ def _gpu_instances(config: model_config.ModelConfig) -> None:
 def test_settings_the_cpu_backend_cannot_honour_fail_clearly(
     server: LocalServer, change: Callable[[model_config.ModelConfig], None], message: str
 ) -> None:
+    """The backend's own refusals, reached through the raw client: LocalServer.load validates first
+    and refuses some of these before Triton sees them."""
     config = model_config.read_config(server.model_repository / "mlp_reload" / "config.pbtxt")
     change(config)
-    with pytest.raises(ServerError, match=message):
-        server.load("mlp_reload", config)
+    with pytest.raises(InferenceServerException, match=message):
+        server.client.load_model("mlp_reload", config=json_format.MessageToJson(config))
     server.load("mlp_reload")  # the model still loads from its own config afterwards
     assert server.client.is_model_ready("mlp_reload")
+
+
+def test_an_invalid_override_never_reaches_the_server(server: LocalServer) -> None:
+    server.load("mlp_reload")
+    config = model_config.read_config(server.model_repository / "mlp_reload" / "config.pbtxt")
+    config.input[0].dims[0] = 0
+    config.parameters["intra_op_thread_count"].string_value = "two"
+    with pytest.raises(InputError, match=r"(?s)^model 'mlp_reload': not loaded(?=.*'x'.dims\[0\] = 0)(?=.*intra_op_thread_count)"):
+        server.load("mlp_reload", config)
+    assert server.client.is_model_ready("mlp_reload")  # still serving the config it had
+    server.verify("mlp_reload")
 
 
 def test_a_missing_repository_is_a_user_error(tmp_path: Path) -> None:

@@ -32,6 +32,7 @@ from tritonkit.triton import model_config, processes
 from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.processes import LOOPBACK
+from tritonkit.triton.validate import validate_model
 
 _LOG_TAIL_LINES = 40
 _PR_SET_PDEATHSIG = 1
@@ -277,7 +278,12 @@ class LocalServer:
 
     def load(self, name: str, config: ModelConfig | None = None) -> None:
         """Load (or reload) `name`, from its config.pbtxt or from `config` as an override, and check
-        the server runs exactly that config."""
+        the server runs exactly that config. Validated first: a config Triton would refuse, or one
+        that could take the server down, never reaches it."""
+        problems = validate_model(self.model_repository / name, config, repository=self.model_repository)
+        if problems:
+            listed = "\n  ".join(str(problem) for problem in problems)
+            raise InputError(f"model '{name}': not loaded, its configuration is invalid:\n  {listed}")
         override = json_format.MessageToJson(config) if config is not None else None
         try:
             self.client.load_model(name, config=override)
