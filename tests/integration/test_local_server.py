@@ -188,7 +188,8 @@ def test_an_invalid_override_never_reaches_the_server(server: LocalServer) -> No
     config = model_config.read_config(server.model_repository / "mlp_reload" / "config.pbtxt")
     config.input[0].dims[0] = 0
     config.parameters["intra_op_thread_count"].string_value = "two"
-    with pytest.raises(InputError, match=r"(?s)^model 'mlp_reload': not loaded(?=.*'x'.dims\[0\] = 0)(?=.*intra_op_thread_count)"):
+    both = r"(?s)^model 'mlp_reload': not loaded(?=.*'x'.dims\[0\] = 0)(?=.*intra_op_thread_count)"
+    with pytest.raises(InputError, match=both):
         server.load("mlp_reload", config)
     assert server.client.is_model_ready("mlp_reload")  # still serving the config it had
     server.verify("mlp_reload")

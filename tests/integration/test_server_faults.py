@@ -154,3 +154,21 @@ def test_a_huge_declared_shape_aborts_local_2_51_and_is_contained(tmp_path: Path
         with pytest.raises(ServerError, match="tritonserver exited with code -6"):
             server.raise_if_exited()
     assert not leftovers(server.shm_prefix, repository)
+
+
+@pytest.mark.parametrize(
+    ("folder", "fragment"),
+    [
+        ("mlp_reload/99999999999999999999", "aborts on this name"),
+        ("bad name", "blocks tritonserver 2.51's startup"),
+        ("semi;colon", "blocks tritonserver 2.51's startup"),
+    ],
+)
+def test_a_repository_that_would_take_the_server_down_is_refused_before_start(
+    tmp_path: Path, folder: str, fragment: str
+) -> None:
+    repository = build_repository(tmp_path)
+    (repository / folder).mkdir()
+    with pytest.raises(InputError, match=rf"(?s)tritonserver cannot start on this repository:.*{fragment}"):
+        LocalServer(repository).start()
+    assert not leftovers(f"--model-repository={repository}", repository)

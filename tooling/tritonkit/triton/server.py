@@ -33,6 +33,7 @@ from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.processes import LOOPBACK
 from tritonkit.triton.validate import validate_model
+from tritonkit.triton.validate.layout import startup_blockers
 
 _LOG_TAIL_LINES = 40
 _PR_SET_PDEATHSIG = 1
@@ -126,6 +127,10 @@ class LocalServer:
     def start(self) -> None:
         if not self.model_repository.is_dir():
             raise InputError(f"{self.model_repository}: model repository is not a directory")
+        blockers = startup_blockers(self.model_repository)
+        if blockers:
+            listed = "\n  ".join(str(problem) for problem in blockers)
+            raise InputError(f"{self.model_repository}: tritonserver cannot start on this repository:\n  {listed}")
         processes.check_ports(
             {"--http-port": self.ports.http, "--grpc-port": self.ports.grpc, "--metrics-port": self.ports.metrics}
         )
