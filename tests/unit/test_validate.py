@@ -49,6 +49,8 @@ output [{ name: "OUT", data_type: TYPE_FP32, dims: [ 4 ] }]
 instance_group [{ kind: KIND_CPU, count: 1 }]
 """
 
+PYTHON_MODEL = "class TritonPythonModel: ...\n"
+
 ENSEMBLE_CONFIG = """
 name: "ens"
 platform: "ensemble"
@@ -155,7 +157,7 @@ def _only(problems: list[Problem], field: str, value: str, expected: str) -> Pro
 def valid_repo(tmp_path: Path, tiny_onnx: Path, sequence_onnx: Path) -> Path:
     repo = tmp_path / "model_repository"
     _write(repo, "m", _onnx_config(tiny_onnx), {"1/model.onnx": tiny_onnx})
-    _write(repo, "pre", PYTHON_CONFIG, {"1/model.py": "class TritonPythonModel: ...\n"})
+    _write(repo, "pre", PYTHON_CONFIG, {"1/model.py": PYTHON_MODEL})
     _write(repo, "ens", ENSEMBLE_CONFIG, {"1/": ""})
     _write(repo, "seq", SEQUENCE_CONFIG, {"1/model.onnx": sequence_onnx})
     (repo / ".staging").mkdir()  # hidden directories are not models
@@ -216,7 +218,7 @@ def test_model_directory_without_config(tmp_path: Path) -> None:
     assert problem.file == tmp_path / "m" / "config.pbtxt"
 
 
-@pytest.mark.parametrize("version", [None, "01", "v1"])
+@pytest.mark.parametrize("version", [None, "v1"])
 def test_no_numeric_version_directory(tmp_path: Path, tiny_onnx: Path, version: str | None) -> None:
     files: dict[str, Path | str] = {f"{version}/model.onnx": tiny_onnx} if version else {}
     _write(tmp_path, "m", _onnx_config(tiny_onnx), files)
@@ -224,9 +226,9 @@ def test_no_numeric_version_directory(tmp_path: Path, tiny_onnx: Path, version: 
     assert problem.file == tmp_path / "m"
 
 
-def test_ensemble_needs_a_version_directory_too(tmp_path: Path) -> None:
-    _write(tmp_path / "repo", "ens", ENSEMBLE_CONFIG, {})
-    _only(validate_path(tmp_path / "repo" / "ens"), "<versions>", "none", "a numeric version directory")
+def test_ensemble_needs_a_version_directory_too(valid_repo: Path) -> None:
+    (valid_repo / "ens" / "1").rmdir()
+    _only(validate_path(valid_repo / "ens"), "<versions>", "none", "a numeric version directory")
 
 
 @pytest.mark.parametrize(
@@ -299,7 +301,9 @@ def test_syntax_error(tmp_path: Path) -> None:
 
 
 def test_two_schedulers(tmp_path: Path) -> None:
-    _write(tmp_path, "m", 'backend: "python"\ndynamic_batching {}\nsequence_batching {}\n', {"1/model.py": ""})
+    _write(
+        tmp_path, "m", 'backend: "python"\ndynamic_batching {}\nsequence_batching {}\n', {"1/model.py": PYTHON_MODEL}
+    )
     _only(
         validate_path(tmp_path),
         "scheduling_choice",
@@ -357,25 +361,37 @@ def _set(path: str, value: object) -> Edit:
         (
             BATCHED,
             _set("output[0].name", "nope"),
-            "output[0].name",
+            "output[0] 'nope'.name",
             "'nope'",
             "one of the graph's outputs ['logits', 'probabilities']",
         ),
         (
             BATCHED,
             _set("output[0].data_type", mc.TYPE_FP16),
-            "output[0].data_type",
+            "output[0] 'logits'.data_type",
             "TYPE_FP16",
             "TYPE_FP32, the graph",
         ),
-        (BATCHED, lambda c: c.output[1].dims.append(1), "output[1].dims", "[2, 1]", "rank 1, like the graph's"),
-        (BATCHED, _set("output[0].dims[0]", 3), "output[0].dims[0]", "3", "2, the graph's dim after the batch dim"),
-        (BATCHED, _set("output[0].dims[0]", -1), "output[0].dims[0]", "-1", "2, the graph's dim"),
-        (UNBATCHED, _set("output[0].dims[1]", 3), "output[0].dims[1]", "3", "2, the graph's dim"),
+        (
+            BATCHED,
+            lambda c: c.output[1].dims.append(1),
+            "output[1] 'probabilities'.dims",
+            "[2, 1]",
+            "rank 1, like the graph's",
+        ),
+        (
+            BATCHED,
+            _set("output[0].dims[0]", 3),
+            "output[0] 'logits'.dims[0]",
+            "3",
+            "2, the graph's dim after the batch dim",
+        ),
+        (BATCHED, _set("output[0].dims[0]", -1), "output[0] 'logits'.dims[0]", "-1", "2, the graph's dim"),
+        (UNBATCHED, _set("output[0].dims[1]", 3), "output[0] 'logits'.dims[1]", "3", "2, the graph's dim"),
         (
             BATCHED,
             lambda c: c.output[0].reshape.shape.extend([1, 2]),
-            "output[0].reshape.shape",
+            "output[0] 'logits'.reshape.shape",
             "[1, 2]",
             "rank 1",
         ),
@@ -473,55 +489,73 @@ def _set(path: str, value: object) -> Edit:
         ),
         # warmup
         (BATCHED, _set("model_warmup[0].name", ""), "model_warmup[0].name", '""', "a name"),
-        (BATCHED, _set("model_warmup[1].batch_size", 9), "model_warmup[1].batch_size", "9", "within 1..8"),
-        (BATCHED, _set("model_warmup[0].batch_size", 0), "model_warmup[0].batch_size", "0", "within 1..8"),
-        (UNBATCHED, _set("model_warmup[0].batch_size", 2), "model_warmup[0].batch_size", "2", "within 1..1"),
+        (
+            BATCHED,
+            _set("model_warmup[1].batch_size", 9),
+            "model_warmup[1] 'warmup_batch_8'.batch_size",
+            "9",
+            "within 1..8",
+        ),
+        (
+            BATCHED,
+            _set("model_warmup[0].batch_size", 0),
+            "model_warmup[0] 'warmup_batch_1'.batch_size",
+            "0",
+            "within 1..8",
+        ),
+        (
+            UNBATCHED,
+            _set("model_warmup[0].batch_size", 2),
+            "model_warmup[0] 'warmup_batch_1'.batch_size",
+            "2",
+            "within 1..1",
+        ),
         (
             UNBATCHED,
             _set("model_warmup[0].batch_size", 0),
-            "model_warmup[0].batch_size",
+            "model_warmup[0] 'warmup_batch_1'.batch_size",
             "0",
             "Triton skips batch_size 0",
         ),
         (
             BATCHED,
             lambda c: c.model_warmup[0].inputs["q"].CopyFrom(c.model_warmup[0].inputs["x"]),
-            "model_warmup[0].inputs['q']",
+            "model_warmup[0] 'warmup_batch_1'.inputs['q']",
             "an unknown input",
             "a config input (['x'])",
         ),
         (
             BATCHED,
             lambda c: c.model_warmup[0].inputs.pop("x"),
-            "model_warmup[0].inputs",
+            "model_warmup[0] 'warmup_batch_1'.inputs",
             "no entry for 'x'",
             "data for every non-optional config input",
         ),
         (
             BATCHED,
             lambda c: c.model_warmup[0].inputs["x"].dims.__setitem__(0, -1),
-            "model_warmup[0].inputs['x'].dims[0]",
+            "model_warmup[0] 'warmup_batch_1'.inputs['x'].dims[0]",
             "-1",
             ">= 0: warmup data has concrete sizes",
         ),
         (
             BATCHED,
             lambda c: c.model_warmup[0].inputs["x"].ClearField("random_data"),
-            "model_warmup[0].inputs['x']",
+            "model_warmup[0] 'warmup_batch_1'.inputs['x']",
             "no data",
             "one of zero_data, random_data or input_data_file",
         ),
         (
             BATCHED,
             lambda c: setattr(c.model_warmup[0].inputs["x"], "data_type", mc.TYPE_INT64),
-            "model_warmup[0].inputs['x'].data_type",
+            "model_warmup[0] 'warmup_batch_1'.inputs['x'].data_type",
             "TYPE_INT64",
             "TYPE_FP32, the input's type",
         ),
         (
             BATCHED,
             lambda c: setattr(c.model_warmup[0].inputs["x"], "input_data_file", "x.bin"),
-            "model_warmup[0].inputs['x'].input_data_file",
+            "model_warmup[0] 'warmup_batch_1'.inputs['x'].input_data_file",
             "'x.bin'",
             "a file in ",
         ),
@@ -557,7 +591,7 @@ def test_config_input_missing_from_the_graph(tmp_path: Path, tiny_onnx: Path) ->
     config.input[0].name = "z"
     _write(tmp_path, "m", config, {"1/model.onnx": tiny_onnx})
     assert [(p.field, p.value) for p in validate_path(tmp_path)] == [
-        ("input[0].name", "'z'"),
+        ("input[0] 'z'.name", "'z'"),
         ("input", "no entry for graph input 'x'"),
     ]
 
@@ -582,19 +616,29 @@ def test_warmup_input_data_file_is_read_from_the_warmup_directory(tmp_path: Path
 @pytest.mark.parametrize(
     ("edit", "field", "value", "expected"),
     [
-        (lambda c: c.output.add().CopyFrom(c.output[0]), "output[1].name", "'OUT'", "a name unique among outputs"),
-        (_set("input[1].name", "IN"), "input[1].name", "'IN'", "a name unique among inputs"),
+        (
+            lambda c: c.output.add().CopyFrom(c.output[0]),
+            "output[1] 'OUT'.name",
+            "'OUT'",
+            "a name unique among outputs",
+        ),
+        (_set("input[1].name", "IN"), "input[1] 'IN'.name", "'IN'", "a name unique among inputs"),
         (_set("input[0].name", ""), "input[0].name", '""', "a name"),
-        (_set("output[0].data_type", mc.TYPE_INVALID), "output[0].data_type", "TYPE_INVALID", "a data type"),
-        (_set("input[0].dims[0]", 0), "input[0].dims[0]", "0", "-1 (dynamic) or >= 1"),
-        (_set("input[0].dims[0]", -2), "input[0].dims[0]", "-2", "-1 (dynamic) or >= 1"),
-        (lambda c: c.input[1].ClearField("dims"), "input[1].dims", "[]", "at least one dim"),
-        (_set("max_batch_size", 0), "input[1].reshape.shape", "[]", "a non-empty shape: without batching"),
-        (lambda c: c.input[1].reshape.shape.append(0), "input[1].reshape.shape[0]", "0", "-1 (dynamic) or >= 1"),
+        (_set("output[0].data_type", mc.TYPE_INVALID), "output[0] 'OUT'.data_type", "TYPE_INVALID", "a data type"),
+        (_set("input[0].dims[0]", 0), "input[0] 'IN'.dims[0]", "0", "-1 (dynamic) or >= 1"),
+        (_set("input[0].dims[0]", -2), "input[0] 'IN'.dims[0]", "-2", "-1 (dynamic) or >= 1"),
+        (lambda c: c.input[1].ClearField("dims"), "input[1] 'SCALE'.dims", "[]", "at least one dim"),
+        (_set("max_batch_size", 0), "input[1] 'SCALE'.reshape.shape", "[]", "a non-empty shape: without batching"),
+        (
+            lambda c: c.input[1].reshape.shape.append(0),
+            "input[1] 'SCALE'.reshape.shape[0]",
+            "0",
+            "-1 (dynamic) or >= 1",
+        ),
     ],
 )
 def test_io_declaration_problem(tmp_path: Path, edit: Edit, field: str, value: str, expected: str) -> None:
-    _write(tmp_path, "pre", _edited(PYTHON_CONFIG, edit), {"1/model.py": ""})
+    _write(tmp_path, "pre", _edited(PYTHON_CONFIG, edit), {"1/model.py": PYTHON_MODEL})
     _only(validate_path(tmp_path), field, value, expected)
 
 
@@ -606,9 +650,9 @@ def test_io_declaration_problem(tmp_path: Path, edit: Edit, field: str, value: s
     [
         (
             _set("ensemble_scheduling.step[1].model_name", "nope"),
-            "ensemble_scheduling.step[1].model_name",
+            "ensemble_scheduling.step[1] 'nope'.model_name",
             "'nope'",
-            "a model in the repository (it has ['ens', 'm', 'pre', 'seq'])",
+            "a model directory in ",
         ),
         (
             _set("ensemble_scheduling.step[0].model_name", ""),
@@ -618,25 +662,25 @@ def test_io_declaration_problem(tmp_path: Path, edit: Edit, field: str, value: s
         ),
         (
             lambda c: c.input.add(name="unused", data_type=mc.TYPE_FP32, dims=[1]),
-            "input[2].name",
+            "input[2] 'unused'.name",
             "'unused'",
             "a tensor consumed by some step",
         ),
         (
             lambda c: c.output.add(name="extra", data_type=mc.TYPE_FP32, dims=[1]),
-            "output[1].name",
+            "output[1] 'extra'.name",
             "'extra'",
             "a tensor produced by some step",
         ),
         (
             lambda c: c.ensemble_scheduling.step[1].input_map.__setitem__("y", "features"),
-            "ensemble_scheduling.step[1].input_map['y']",
+            "ensemble_scheduling.step[1] 'm'.input_map['y']",
             "'y'",
             "an input of 'm' (['x'])",
         ),
         (
             lambda c: c.ensemble_scheduling.step[1].output_map.__setitem__("probabilities", "dropped"),
-            "ensemble_scheduling.step[1].output_map['probabilities']",
+            "ensemble_scheduling.step[1] 'm'.output_map['probabilities']",
             "'dropped'",
             "an ensemble output or a tensor some step consumes",
         ),
@@ -664,15 +708,18 @@ def test_ensemble_problem(valid_repo: Path, edit: Edit, field: str, value: str, 
         (
             lambda c: c.ensemble_scheduling.step[1].input_map.__setitem__("x", "ghost"),
             [
-                ("ensemble_scheduling.step[0].output_map['OUT']", "'features'"),  # now nobody reads it
-                ("ensemble_scheduling.step[1].input_map['x']", "'ghost'"),
+                ("ensemble_scheduling.step[0] 'pre'.output_map['OUT']", "'features'"),  # now nobody reads it
+                ("ensemble_scheduling.step[1] 'm'.input_map['x']", "'ghost'"),
             ],
         ),
         (
             lambda c: c.ensemble_scheduling.step[0].output_map.__setitem__("NOT_OUT", "other"),
             [
-                ("ensemble_scheduling.step[0].output_map['NOT_OUT']", "'NOT_OUT'"),  # not an output of 'pre'
-                ("ensemble_scheduling.step[0].output_map['NOT_OUT']", "'other'"),  # and nobody reads it
+                ("ensemble_scheduling.step[0] 'pre'.output_map['NOT_OUT']", "'other'"),  # nobody reads it
+                (
+                    "ensemble_scheduling.step[0] 'pre'.output_map['NOT_OUT']",
+                    "'NOT_OUT'",
+                ),  # and 'pre' has no such output
             ],
         ),
     ],
@@ -691,10 +738,13 @@ def test_ensemble_scheduling_needs_the_ensemble_platform(tmp_path: Path) -> None
     assert ("platform", "'onnxruntime_onnx'") in [(p.field, p.value) for p in problems]
 
 
-def test_a_lone_ensemble_does_not_require_its_steps(tmp_path: Path) -> None:
-    """Given one model directory, step models are looked up beside it but not required."""
+def test_a_lone_ensemble_looks_its_steps_up_beside_it(tmp_path: Path) -> None:
+    """Given one model directory, its parent is the repository Triton would look the steps up in."""
     _write(tmp_path, "ens", ENSEMBLE_CONFIG, {"1/": ""})
-    assert validate_path(tmp_path / "ens") == []
+    assert [(p.field, p.value) for p in validate_path(tmp_path / "ens")] == [
+        ("ensemble_scheduling.step[0] 'pre'.model_name", "'pre'"),
+        ("ensemble_scheduling.step[1] 'm'.model_name", "'m'"),
+    ]
 
 
 # ---- sequence batching -------------------------------------------------------------------------
@@ -705,37 +755,37 @@ def test_a_lone_ensemble_does_not_require_its_steps(tmp_path: Path) -> None:
     [
         (
             lambda c: c.sequence_batching.control_input[0].ClearField("control"),
-            "sequence_batching.control_input[0].control",
+            "sequence_batching.control_input[0] 'START'.control",
             "[]",
             "at least one control",
         ),
         (
             lambda c: c.sequence_batching.control_input[0].control[0].int32_false_true.pop(),
-            "sequence_batching.control_input[0].control[0]",
+            "sequence_batching.control_input[0] 'START'.control[0]",
             "CONTROL_SEQUENCE_START with {'int32_false_true': [0]}",
             "exactly one of int32_false_true, fp32_false_true, bool_false_true with two values",
         ),
         (
             lambda c: c.sequence_batching.control_input[0].control[0].fp32_false_true.extend([0, 1]),
-            "sequence_batching.control_input[0].control[0]",
+            "sequence_batching.control_input[0] 'START'.control[0]",
             "CONTROL_SEQUENCE_START with {'int32_false_true': [0, 1], 'fp32_false_true': [0.0, 1.0]}",
             "exactly one of",
         ),
         (
             lambda c: c.sequence_batching.control_input[0].control[0].ClearField("int32_false_true"),
-            "sequence_batching.control_input[0].control[0]",
+            "sequence_batching.control_input[0] 'START'.control[0]",
             "CONTROL_SEQUENCE_START with no values",
             "exactly one of",
         ),
         (
             _set("sequence_batching.control_input[1].control[0].data_type", mc.TYPE_INVALID),
-            "sequence_batching.control_input[1].control[0].data_type",
+            "sequence_batching.control_input[1] 'CORRID'.control[0].data_type",
             "TYPE_INVALID",
             "one of ['TYPE_INT32', 'TYPE_INT64', 'TYPE_STRING', 'TYPE_UINT32', 'TYPE_UINT64']",
         ),
         (
             _set("sequence_batching.control_input[1].control[0].data_type", mc.TYPE_FP32),
-            "sequence_batching.control_input[1].control[0].data_type",
+            "sequence_batching.control_input[1] 'CORRID'.control[0].data_type",
             "TYPE_FP32",
             "the correlation id's type",
         ),
@@ -747,19 +797,19 @@ def test_a_lone_ensemble_does_not_require_its_steps(tmp_path: Path) -> None:
         ),
         (
             _set("sequence_batching.state[0].output_name", ""),
-            "sequence_batching.state[0].output_name",
+            "sequence_batching.state[0] 'state_in'.output_name",
             '""',
             "the model tensor that carries the state",
         ),
         (
             _set("sequence_batching.state[0].data_type", mc.TYPE_INVALID),
-            "sequence_batching.state[0].data_type",
+            "sequence_batching.state[0] 'state_in'.data_type",
             "TYPE_INVALID",
             "a data type",
         ),
         (
             _set("sequence_batching.state[0].dims[0]", 0),
-            "sequence_batching.state[0].dims[0]",
+            "sequence_batching.state[0] 'state_in'.dims[0]",
             "0",
             "-1 (dynamic) or >= 1",
         ),
@@ -776,7 +826,7 @@ def test_unnamed_control_input_leaves_its_graph_input_unfed(tmp_path: Path, sequ
     config = _edited(SEQUENCE_CONFIG, _set("sequence_batching.control_input[0].name", ""))
     _write(tmp_path, "seq", config, {"1/model.onnx": sequence_onnx})
     assert [(p.field, p.value) for p in validate_path(tmp_path)] == [
+        ("model_warmup[0] 'start'.inputs['START']", "an unknown input"),
         ("input", "no entry for graph input 'START'"),
         ("sequence_batching.control_input[0].name", '""'),
-        ("model_warmup[0].inputs['START']", "an unknown input"),
     ]
