@@ -4,10 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov (the manifests' policy check) in its own environment: its many pinned dependencies
+# would fight tritonkit's. Inside .venv, so it is ignored by git and removed by `make clean`.
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV := checkov==3.3.30
 
-.PHONY: setup demo test lint clean
+.PHONY: setup checkov demo test lint clean
 
 setup: $(STAMP)
+
+checkov: $(CHECKOV_VENV)/.installed
+
+$(CHECKOV_VENV)/.installed: Makefile
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet '$(CHECKOV)'
+	touch $@
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +31,14 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/tritonkit demo
 
-test: setup
-	$(BIN)/ruff check tooling tests bench
+test: setup checkov
+	$(BIN)/ruff check tooling tests bench .ci
 	$(BIN)/mypy
+	$(BIN)/mypy --strict .ci/audit.py
 	$(BIN)/python -m pytest
 
 lint: setup
-	$(BIN)/ruff check tooling tests bench && $(BIN)/ruff format --check tooling tests bench && $(BIN)/mypy
+	$(BIN)/ruff check tooling tests bench .ci && $(BIN)/ruff format --check tooling tests bench .ci && $(BIN)/mypy
 
 clean:
 	rm -rf $(VENV)

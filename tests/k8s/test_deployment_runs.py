@@ -1,8 +1,14 @@
-"""The Deployment's tritonserver command line, run for real on the local Triton (2.51, the
-release of the pinned image): Triton accepts every flag the manifests pass, loads only the chosen
-models, serves inference, and answers the restricted admin APIs only to a caller holding the pod's
-UID. Only what a pod gets from its surroundings is substituted: the repository path, free
-loopback ports, the local backend directory, and $(POD_UID), which Kubernetes would expand."""
+"""The Deployment's tritonserver command line, run for real on the local Triton: Triton accepts
+every flag the manifests pass, loads only the chosen models, serves inference, and answers the
+restricted admin APIs only to a caller holding the pod's UID. Only what a pod gets from its
+surroundings is substituted: the repository path, free loopback ports, the local backend
+directory, and $(POD_UID), which Kubernetes would expand.
+
+The local Triton is 2.51 (the PyPI wheel's); the pinned image is a later release (see
+tooling/tritonkit/triton/container.py). The flags 2.51 lacks are listed in NOT_IN_LOCAL_TRITON,
+each proven unknown to the local binary, and only those are left out of the local run: what they
+do (the HTTP input-size limit) is therefore not exercised here. Nor is the image itself: the pod's
+UID, the image's file permissions and its native backends are not what runs locally."""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -33,6 +40,8 @@ from tritonkit.triton.server import free_port
 pytestmark = pytest.mark.integration
 
 ADMIN = "tritonkit-admin"
+# Flags of the Deployment that Triton 2.51 does not know; they arrived in 2.59 (NGC 25.06).
+NOT_IN_LOCAL_TRITON = ("--http-max-input-size",)
 
 
 @pytest.fixture(scope="module")
@@ -59,17 +68,22 @@ class Pod:
 
 
 @contextmanager
-def run_as_deployed(args: list[str], repository: Path, workdir: Path) -> Iterator[Pod]:
+def run_as_deployed(objects: list[dict[str, Any]], repository: Path, workdir: Path) -> Iterator[Pod]:
+    """Triton with the Deployment's arguments and environment (as the user running the tests)."""
     install = find_install()
+    deployed = container(objects)
     lay_out_backends(install, workdir / "backends")
+    env = server_environment(install) | {e["name"]: e["value"] for e in deployed["env"] if "value" in e}
     ports = {"http": free_port(), "grpc": free_port(), "metrics": free_port()}
     uid = str(uuid.uuid4())
     substituted = {f"--{name}-port": str(port) for name, port in ports.items()} | {
         "--model-repository": str(repository)
     }
     command = [str(install.binary)]
-    for arg in args:
+    for arg in deployed["args"]:
         flag = arg.split("=", 1)[0]
+        if flag in NOT_IN_LOCAL_TRITON:
+            continue
         command.append(f"{flag}={substituted[flag]}" if flag in substituted else arg.replace("$(POD_UID)", uid))
     command += [
         f"--backend-directory={workdir / 'backends'}",
@@ -77,7 +91,7 @@ def run_as_deployed(args: list[str], repository: Path, workdir: Path) -> Iterato
         *(f"--{name}-address=127.0.0.1" for name in ports),
     ]
     with (workdir / "tritonserver.log").open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=server_environment(install))
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
     pod = Pod(ports["http"], ports["grpc"], uid)
     try:
         deadline = time.monotonic() + 120
@@ -120,7 +134,7 @@ def test_the_generated_overlay_serves_only_the_chosen_model_and_guards_admin_api
 ) -> None:
     objects = generated(tmp_path / "overlay", OverlaySpec(models=("chosen",)))
     assert argument(objects, "--model-control-mode") == "explicit"
-    with run_as_deployed(container(objects)["args"], repository, tmp_path) as pod:
+    with run_as_deployed(objects, repository, tmp_path) as pod:
         assert pod.get("/v2/models/chosen/ready").status_code == 200
         assert pod.get("/v2/models/other/ready").status_code != 200
         np.testing.assert_array_equal(infer(pod, "chosen"), np.arange(8, dtype=np.float32).reshape(2, 4))
@@ -137,7 +151,7 @@ def test_the_generated_overlay_serves_only_the_chosen_model_and_guards_admin_api
         with grpcclient.InferenceServerClient(pod.grpc) as client:
             with pytest.raises(InferenceServerException, match=ADMIN):
                 client.get_model_repository_index()
-            # Triton 2.51 reads the gRPC key from metadata prefixed with triton-grpc-protocol-.
+            # Triton (2.51 and 2.71) reads the gRPC key from metadata prefixed with triton-grpc-protocol-.
             admin = {f"triton-grpc-protocol-{ADMIN}": pod.uid}
             listed = client.get_model_repository_index(headers=admin, as_json=True)
             assert {m["name"] for m in listed["models"]} == {"chosen", "other"}
@@ -152,7 +166,24 @@ def test_the_generated_overlay_serves_only_the_chosen_model_and_guards_admin_api
 def test_the_base_deployment_serves_the_whole_repository(repository: Path, tmp_path: Path) -> None:
     objects = render("cpu")
     assert argument(objects, "--model-control-mode") == "none"
-    with run_as_deployed(container(objects)["args"], repository, tmp_path) as pod:
+    with run_as_deployed(objects, repository, tmp_path) as pod:
         for model in ("chosen", "other"):
             assert pod.get(f"/v2/models/{model}/ready").status_code == 200
         assert pod.post("/v2/repository/models/other/unload").status_code == 403
+
+
+@pytest.mark.parametrize("flag", NOT_IN_LOCAL_TRITON)
+def test_the_flags_left_out_locally_are_in_the_deployment_and_unknown_to_the_local_triton(
+    flag: str, tmp_path: Path
+) -> None:
+    (arg,) = [a for a in container(render("cpu"))["args"] if a.split("=", 1)[0] == flag]
+    install = find_install()
+    result = subprocess.run(
+        [str(install.binary), arg, f"--model-repository={tmp_path}"],
+        capture_output=True,
+        text=True,
+        env=server_environment(install),
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert f"unrecognized option '{arg}'" in result.stderr

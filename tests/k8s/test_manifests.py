@@ -15,7 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tritonkit.k8s.overlay import OverlaySpec, Resources, write_overlay
+from tritonkit.k8s.overlay import DIGEST_SKIP, OverlaySpec, Resources, write_overlay
+from tritonkit.triton.container import HTTP_MAX_INPUT_SIZE, NGC_IMAGE
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml"))
@@ -25,12 +26,14 @@ if shutil.which("kubectl") is None:
     pytest.skip("kubectl (with kustomize) is not installed; .ci/run installs it", allow_module_level=True)
 
 
-# Every option of `tritonkit k8s` at once (models are not checked against a repository here).
+# Every option of `tritonkit k8s` at once (models are not checked against a repository here;
+# --image-tag is the one left out: a digest replaces it).
+DIGEST = "sha256:" + "0123456789abcdef" * 4
 EVERYTHING = OverlaySpec(
     flavour="gpu",
     namespace="ml",
     models=("minilm_fp32_latency",),
-    image_tag="24.11-py3",
+    image_digest=DIGEST,
     resources=Resources(cpu_request="3", memory_limit="24Gi"),
     max_replicas=6,
     scale_to_zero=True,
@@ -125,6 +128,8 @@ def test_pods_are_hardened(objects: list[dict[str, Any]]) -> None:
     pod = deployment(objects)["spec"]["template"]["spec"]
     assert pod["automountServiceAccountToken"] is False
     assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] >= 10000  # no host account's UID
+    assert {e["name"]: e.get("value") for e in container(objects)["env"]}["HOME"] == "/tmp"
     assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
     for c in pod["containers"] + pod.get("initContainers", []):
         security = c["securityContext"]
@@ -162,7 +167,7 @@ def test_model_control_and_repository_apis_are_closed(objects: list[dict[str, An
     # The repository is fixed at start: all of it (none), or the chosen models (explicit).
     assert (mode, bool(loads)) in {("none", False), ("explicit", True)}
     assert "--disable-auto-complete-config" in c["args"]
-    for flag in ("--http-restricted-api", "--grpc-restricted-protocol"):  # Triton 2.51's names
+    for flag in ("--http-restricted-api", "--grpc-restricted-protocol"):  # the same names in 2.51 and 2.71
         apis, header = argument(objects, flag).split(":")
         assert {"model-repository", "logging", "trace", "shared-memory"} <= set(apis.split(","))
         assert header == "tritonkit-admin=$(POD_UID)"  # a per-pod secret no client knows
@@ -256,7 +261,8 @@ def test_the_generated_overlay_carries_every_choice(tmp_path: Path) -> None:
     objects = generated(tmp_path)
     assert {o["metadata"]["namespace"] for o in objects} == {"ml"}
     c = container(objects)
-    assert c["image"] == "nvcr.io/nvidia/tritonserver:24.11-py3"
+    assert c["image"] == f"nvcr.io/nvidia/tritonserver@{DIGEST}"
+    assert DIGEST_SKIP not in deployment(objects)["metadata"]["annotations"]  # pinned: no skip needed
     assert argument(objects, "--load-model") == "minilm_fp32_latency"
     assert c["resources"]["requests"]["cpu"] == "3" and c["resources"]["limits"]["memory"] == "24Gi"
     assert c["resources"]["limits"]["nvidia.com/gpu"] == 1
@@ -313,9 +319,9 @@ def test_network_policy_opens_inference_to_clients_and_metrics_to_monitoring(obj
     assert monitoring["namespaceSelector"]["matchLabels"] == {"kubernetes.io/metadata.name": "monitoring"}
 
 
-def test_the_image_is_pinned_by_tag_in_one_place(objects: list[dict[str, Any]]) -> None:
+def test_the_image_is_pinned_by_tag_or_digest_in_one_place(objects: list[dict[str, Any]]) -> None:
     image = container(objects)["image"]
-    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver:\d{2}\.\d{2}-py3", image), image
+    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver(:\d{2}\.\d{2}-py3|@sha256:[0-9a-f]{64})", image), image
     mentions = [p for p in K8S.rglob("*.yaml") if "nvcr.io/nvidia/tritonserver" in p.read_text()]
     assert [p.relative_to(K8S).as_posix() for p in mentions] == ["base/kustomization.yaml"]
 
@@ -328,3 +334,10 @@ def test_the_gpu_overlay_asks_for_a_gpu_on_gpu_nodes() -> None:
     assert term["matchExpressions"][0]["key"] == "nvidia.com/gpu.product"
     assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in pod["tolerations"]
     assert "nvidia.com/gpu" not in container(render("cpu"))["resources"]["limits"]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_deployment_and_the_container_command_run_one_release_with_one_input_limit(overlay: str) -> None:
+    objects = render(overlay)
+    assert container(objects)["image"] == NGC_IMAGE
+    assert argument(objects, "--http-max-input-size") == str(HTTP_MAX_INPUT_SIZE)

@@ -112,7 +112,8 @@ def render_dir(directory: Path) -> list[dict[str, Any]]:
 # -- the Grafana dashboard -----------------------------------------------------------------------
 
 DASHBOARD = MONITORING / "dashboard.json"
-# Triton 2.51's metric names (checked against a running server). Per-model metrics carry `model`
+# Triton's metric names: checked against a running 2.51 server, and defined alike in Triton core's
+# r26.06 sources (the newest read; the image is 26.07). Per-model metrics carry `model`
 # and `version`; the CPU and GPU ones describe the whole server (or one GPU), so they have no model.
 TRITON_MODEL_METRICS = {
     "nv_inference_request_success", "nv_inference_request_failure", "nv_inference_count",

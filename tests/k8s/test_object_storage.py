@@ -1,7 +1,7 @@
 """The object-storage init container's script, run for real: rclone copies a model repository from
 an S3 server (moto's, on loopback) into the directory Triton then serves. Substituted, as a pod's
 surroundings would differ: the S3 endpoint and provider (a local S3-compatible server instead of
-AWS), the credentials, and the emptyDir's mount path."""
+AWS), the credentials file's path (the Secret's mount) and the emptyDir's mount path."""
 
 from __future__ import annotations
 
@@ -84,7 +84,12 @@ def fetch_script(tmp_path: Path, url: str) -> tuple[str, dict[str, str]]:
 def run_script(
     script: str, env: dict[str, str], endpoint: str, models: Path, home: Path
 ) -> subprocess.CompletedProcess[str]:
+    # The Secret's key `credentials`, at the path the manifest gives rclone; no keys in the environment.
+    credentials = home / "credentials"
+    credentials.write_text("[default]\n" + "".join(f"{k.lower()} = {v}\n" for k, v in KEYS.items()))
+    assert env["AWS_SHARED_CREDENTIALS_FILE"] == "/etc/triton-model-source/credentials"
     local = {
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
         "RCLONE_S3_ENDPOINT": endpoint,
         # moto is an S3-compatible server, not AWS: rclone's AWS provider would insist on
         # virtual-host addressing (bucket.127.0.0.1, which does not resolve).
@@ -95,7 +100,7 @@ def run_script(
         "HOME": str(home),
         "RCLONE_CONFIG": str(home / "rclone.conf"),
     }
-    env = env | KEYS | local
+    env = env | local
     return subprocess.run(
         ["sh", "-c", script.replace("/models", str(models))],
         env=env | {"PATH": "/usr/bin:/bin"},

@@ -1,18 +1,29 @@
 """The NGC tritonserver container command for a model repository (GPU hosts, native backends).
 
-The image tag matches the server in the nvidia-pytriton wheel (2.51 = NGC 24.10), so a
-repository checked locally is served by the same Triton release in the container.
+The image is a newer release than the local server: the nvidia-pytriton wheel ships Triton 2.51
+(NGC 24.10), which aborts on a request declaring an enormous input shape. NGC 26.07 is Triton
+2.71.0, which rejects element counts beyond int64 (since 2.58 / 25.05) and checks every HTTP input
+against `--http-max-input-size` before allocating it (since 2.59 / 25.06). The same release, tag
+and limit are pinned in k8s/base; a test keeps the two in step.
 """
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-NGC_IMAGE = "nvcr.io/nvidia/tritonserver:24.10-py3"
+from tritonkit.errors import InputError
+
+NGC_IMAGE = "nvcr.io/nvidia/tritonserver:26.07-py3"
+# NGC tags are YY.MM releases; --http-max-input-size arrived in 25.06 (Triton 2.59).
+_NGC_TAG = re.compile(r"nvcr\.io/nvidia/tritonserver:(\d{2})\.(\d{2})(-.*)?")
+_FIRST_WITH_INPUT_LIMIT = (25, 6)
+# Triton's own default (64 MiB), passed explicitly so that an upgrade cannot silently change it.
+HTTP_MAX_INPUT_SIZE = 64 * 1024 * 1024
 _CONTAINER_REPOSITORY = "/models"
 
 
@@ -25,6 +36,17 @@ class ContainerOptions:
     gpus: str | None = None  # e.g. "all" or "device=0"; None runs on CPU
     image: str = NGC_IMAGE
     shm_size: str = "1g"  # the Python backend and pinned buffers use /dev/shm
+
+
+def check_image(image: str) -> None:
+    """Refuse an NGC tritonserver release that lacks a flag the command passes (it would not start).
+    Other images are the user's to vouch for."""
+    found = _NGC_TAG.fullmatch(image)
+    if found and (int(found[1]), int(found[2])) < _FIRST_WITH_INPUT_LIMIT:
+        raise InputError(
+            f"--image {image}: releases before 25.06 (Triton 2.59) lack --http-max-input-size, which this command "
+            f"sets so that oversized inputs are refused; use {NGC_IMAGE} or later"
+        )
 
 
 def docker_command(options: ContainerOptions) -> list[str]:
@@ -42,6 +64,9 @@ def docker_command(options: ContainerOptions) -> list[str]:
         # Same guarantees as the local server: the config that runs is the one we wrote.
         "--disable-auto-complete-config",
         "--exit-timeout-secs=10",
+        # An HTTP input larger than this is refused before Triton allocates it (gRPC has no
+        # such flag: its messages are capped at 2 GiB by Triton's fixed gRPC message size).
+        f"--http-max-input-size={HTTP_MAX_INPUT_SIZE}",
     ]  # fmt: skip
     return command
 
