@@ -1,13 +1,19 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+import numpy as np
+import onnx
 import pytest
+from onnx import TensorProto, helper, numpy_helper
 
 from tritonkit.errors import InputError
 from tritonkit.specs import DynamicBatchingKnobs, InstanceGroupKnobs, OnnxRuntimeKnobs, ServingKnobs, VersionPolicyKnobs
 from tritonkit.triton import model_config, profiles
 from tritonkit.triton.onnx_signature import OnnxSignature, TensorSignature, read_signature
+from tritonkit.triton.repository import write_model
+from tritonkit.triton.validate import validate_path
 
 GOLDEN = Path(__file__).parent / "golden"
 
@@ -146,3 +152,44 @@ def test_read_signature_rejects_a_non_onnx_file(tmp_path: Path) -> None:
         read_signature(bogus)
     with pytest.raises(InputError, match="no such ONNX file"):
         read_signature(tmp_path / "missing.onnx")
+
+
+@pytest.mark.parametrize(
+    ("tensor", "fragment"),
+    [
+        (TensorSignature("x", "TYPE_FP32", ()), "input 'x' is a scalar (rank 0)"),
+        (TensorSignature("x", "TYPE_FP32", (), shaped=False), "input 'x' has no shape in the graph"),
+    ],
+)
+def test_tensors_triton_cannot_declare_are_refused_by_name(tensor: TensorSignature, fragment: str) -> None:
+    signature = OnnxSignature(inputs=(tensor,), outputs=(TensorSignature("y", "TYPE_FP32", (-1, 2)),))
+    for knobs in (ServingKnobs(), profiles.profile("latency")):
+        with pytest.raises(InputError, match=re.escape(fragment)):
+            model_config.build_config("m", signature, knobs)
+
+
+def test_a_graph_without_outputs_is_refused() -> None:
+    signature = OnnxSignature(inputs=(TensorSignature("x", "TYPE_FP32", (-1, 2)),), outputs=())
+    with pytest.raises(InputError, match="no outputs"):
+        model_config.build_config("m", signature, ServingKnobs())
+
+
+def test_a_batch_only_tensor_is_declared_as_triton_expects(tmp_path: Path) -> None:
+    """A [batch] output (one value per request) is `dims: [1]` reshaped to nothing, and validates."""
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", ["x", "axes"], ["total"], keepdims=0)],
+        "sum",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 4])],
+        [helper.make_tensor_value_info("total", TensorProto.FLOAT, ["batch"])],
+        [numpy_helper.from_array(np.array([1], np.int64), "axes")],
+    )
+    onnx_file = tmp_path / "sum.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=9), str(onnx_file))
+    config = model_config.build_config("sum", read_signature(onnx_file), profiles.profile("latency"))
+    output = config.output[0]
+    assert list(output.dims) == [1] and output.HasField("reshape") and list(output.reshape.shape) == []
+    assert model_config.parse(model_config.render(config)) == config
+    written = write_model(tmp_path / "repo", config, onnx_file)  # refuses what the validator refuses
+    assert validate_path(written) == []
+    unbatched = model_config.build_config("sum", read_signature(onnx_file), ServingKnobs())
+    assert list(unbatched.output[0].dims) == [-1] and not unbatched.output[0].HasField("reshape")

@@ -27,17 +27,30 @@ _MAX_BATCH_SIZE_FIELD = ModelConfig.DESCRIPTOR.fields_by_name["max_batch_size"].
 
 
 def base_config(name: str, signature: OnnxSignature, *, batching: bool) -> ModelConfig:
-    """A config with only the model's I/O. With batching, the first ONNX dim becomes Triton's batch dim."""
+    """A config with only the model's I/O. With batching, the first ONNX dim becomes Triton's batch dim
+    (a graph tensor of shape [batch] becomes `dims: [1]` with an empty reshape, as Triton expects)."""
+    unservable = [
+        f"{kind} '{tensor.name}' {problem}"
+        for kind, tensors in (("input", signature.inputs), ("output", signature.outputs))
+        for tensor in tensors
+        if (problem := _unservable(tensor))
+    ]
+    if not signature.outputs:
+        unservable.append("the graph has no outputs")
+    if unservable:
+        raise InputError(f"model '{name}' cannot be served by Triton: " + "; ".join(unservable))
     if batching and not signature.batchable:
         raise InputError(
             f"model '{name}' cannot batch: every input and output needs a dynamic first "
             f"dimension, but the graph has {_shapes(signature)}"
         )
     config = ModelConfig(name=name, platform=ONNX_PLATFORM)
-    for tensor in signature.inputs:
-        config.input.add(name=tensor.name, data_type=tensor.data_type, dims=_config_dims(tensor, batching))
-    for tensor in signature.outputs:
-        config.output.add(name=tensor.name, data_type=tensor.data_type, dims=_config_dims(tensor, batching))
+    for declared, tensors in ((config.input, signature.inputs), (config.output, signature.outputs)):
+        for tensor in tensors:
+            dims = _config_dims(tensor, batching)
+            added = declared.add(name=tensor.name, data_type=tensor.data_type, dims=dims or (1,))
+            if not dims:
+                added.reshape.SetInParent()  # [batch] alone: Triton's dims [1] reshaped to nothing
     return config
 
 
@@ -104,6 +117,14 @@ def _set_field(target: ModelConfig, name: str, value: Any) -> None:
             field[key].CopyFrom(item)
     else:
         setattr(target, name, value)
+
+
+def _unservable(tensor: TensorSignature) -> str:
+    if not tensor.shaped:
+        return "has no shape in the graph (unknown rank): export it with shapes, or run ONNX shape inference"
+    if not tensor.dims:
+        return "is a scalar (rank 0): Triton needs at least one dimension; give it shape [1] in the graph"
+    return ""
 
 
 def _shapes(signature: OnnxSignature) -> str:

@@ -1,14 +1,17 @@
-"""Read an ONNX graph's inputs and outputs (names, Triton dtypes, dims) without running it."""
+"""Read an ONNX graph's inputs and outputs (names, Triton dtypes, dims) without running it, and the
+external data files its weights live in."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import onnx
 from onnx import TensorProto
+from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import listed
 
 DYNAMIC = -1
 
@@ -36,6 +39,7 @@ class TensorSignature:
     name: str
     data_type: str  # Triton DataType name, e.g. "TYPE_FP32"
     dims: tuple[int, ...]  # full ONNX shape; DYNAMIC where symbolic or unknown
+    shaped: bool = True  # False where the graph gives no shape at all (unknown rank)
 
 
 @dataclass(frozen=True)
@@ -59,19 +63,64 @@ def _tensor(value_info: onnx.ValueInfoProto, path: Path) -> TensorSignature:
             f"{TensorProto.DataType.Name(tensor_type.elem_type)}, which Triton cannot serve"
         )
     dims = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else DYNAMIC for d in tensor_type.shape.dim)
-    return TensorSignature(value_info.name, data_type, dims)
+    return TensorSignature(value_info.name, data_type, dims, shaped=tensor_type.HasField("shape"))
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    """The graph without its external data. Only regular files: a FIFO or a device would block or never end."""
+    if not path.exists():
+        raise InputError(f"{path}: no such ONNX file")
+    if not path.is_file():
+        raise InputError(f"{path}: not a regular file; expected an ONNX model file")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); expected an ONNX model")
+    try:
+        return onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # onnx raises DecodeError and others for a corrupt file
+        raise InputError(f"{path}: not a readable ONNX model ({exc})") from None
 
 
 def read_signature(path: Path) -> OnnxSignature:
     """The graph's feedable inputs (initializers excluded) and its outputs."""
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such ONNX file") from None
-    except Exception as exc:  # onnx raises DecodeError and others for a corrupt file
-        raise InputError(f"{path}: not a readable ONNX model ({exc})") from None
-    graph = model.graph
+    graph = _load(path).graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v, path) for v in graph.input if v.name not in initializers)
     outputs = tuple(_tensor(v, path) for v in graph.output)
     return OnnxSignature(inputs, outputs)
+
+
+def external_data_files(path: Path) -> dict[str, Path]:
+    """The files holding the graph's external data: {location as written in the graph: the file}.
+
+    ONNX Runtime opens a location relative to the model file's directory, so each must stay inside
+    that directory (no absolute path, no `..`, no symbolic link resolving elsewhere: a link in a
+    downloaded archive must not pull an unrelated local file into a repository that gets deployed),
+    exist as a regular file, and be long enough for every tensor stored in it. Raises InputError
+    listing every problem.
+    """
+    model = _load(path)
+    directory = path.parent.resolve()
+    needed: dict[str, int] = {}  # location -> the bytes its tensors need
+    for tensor in _get_all_tensors(model):  # initializers and Constant attributes, in subgraphs too
+        if uses_external_data(tensor):
+            info = ExternalDataInfo(tensor)
+            end = info.offset + info.length if info.length else 0
+            needed[info.location] = max(needed.get(info.location, 0), end)
+    files: dict[str, Path] = {}
+    problems: list[str] = []
+    for location, end in sorted(needed.items()):
+        relative = PurePosixPath(location)
+        source = (path.parent / location).resolve()
+        if not location or relative.is_absolute() or ".." in relative.parts:
+            problems.append(f"'{location}': expected a path relative to the model's directory, without '..'")
+        elif not source.is_relative_to(directory):
+            problems.append(f"'{location}' resolves to {source}, outside {directory}: copy the file there")
+        elif not source.is_file():
+            problems.append(f"'{location}': no such file in {directory}")
+        elif source.stat().st_size < end:
+            problems.append(f"'{location}': {source.stat().st_size} bytes, but its tensors need {end}")
+        else:
+            files[str(relative)] = source
+    if problems:
+        raise InputError(f"{path}: external data that cannot be copied along:\n" + listed([f"  {p}" for p in problems]))
+    return files
