@@ -19,7 +19,7 @@ from tritonkit.triton import model_config
 from tritonkit.triton.container import NGC_IMAGE
 from tritonkit.triton.server import free_port
 
-TRITONKIT = [sys.executable, "-m", "tritonkit.cli"]
+TRITONKIT = [sys.executable, "-m", "tritonkit"]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -149,12 +149,12 @@ def test_serve_runs_until_ctrl_c(tmp_path: Path) -> None:
         banner = _read_until(output, "Ctrl-C stops", timeout_s=120)
         assert f"HTTP 127.0.0.1:{ports[0]}" in banner and "mlp" in banner and "READY" in banner
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
+        assert process.wait(timeout=60) == 130
     finally:
         process.kill()
     reader.join(timeout=10)
     rest = "".join(output.queue)
-    assert "stopped" in rest and "Traceback" not in rest
+    assert "interrupted: stopped" in rest and "Traceback" not in rest
 
 
 def _read_until(output: queue.Queue[str], marker: str, timeout_s: float) -> str:

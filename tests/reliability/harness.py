@@ -3,7 +3,7 @@
 Every case checks what the README promises for bad input: the exit code, a message that starts
 with `error:` and names what is wrong (fragments), no traceback, a bounded message, nothing written
 or changed under the case's directory, and no tritonserver, stub process or shared memory left.
-Cases are data, so the README's table of bad inputs can be checked against them.
+Cases are data, so the README's table of bad inputs is generated from them (table.py).
 """
 
 from __future__ import annotations
@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import psutil
+import pytest
+from _pytest.mark import ParameterSet
 
 from tritonkit.cli import main
 
@@ -30,11 +33,34 @@ class Case:
 
     id: str
     argv: tuple[str, ...]
-    fragments: tuple[str, ...]  # each must appear in stderr
+    fragments: tuple[str, ...]  # each must appear in `stream`
     exit_code: int = 2
     setup: Setup | None = None  # writes the case's input files into its directory
     # Paths (relative to the case directory) the command may create or change, e.g. a report.
     may_write: tuple[str, ...] = field(default_factory=tuple)
+    # Where the fragments appear: stderr, or stdout for `validate`'s one-line-per-problem listing
+    # (stderr still starts with `error:`).
+    stream: Literal["stderr", "stdout"] = "stderr"
+    readme: str = ""  # the bad input in a few words: the case is a row of the README's table
+
+
+def params(cases: Iterable[Case | ParameterSet]) -> list[ParameterSet]:
+    """The cases as pytest parameters named by their ids; every id unique."""
+    found = [case if isinstance(case, ParameterSet) else pytest.param(case, id=case.id) for case in cases]
+    ids = [str(p.id) for p in found]
+    assert len(ids) == len(set(ids)), f"repeated case ids: {sorted({i for i in ids if ids.count(i) > 1})}"
+    return found
+
+
+def expected_to_pass(cases: Iterable[Case | ParameterSet]) -> list[Case]:
+    """The cases without an expected-failure mark."""
+    found = []
+    for case in cases:
+        if isinstance(case, Case):
+            found.append(case)
+        elif not any(mark.name == "xfail" for mark in case.marks) and isinstance(case.values[0], Case):
+            found.append(case.values[0])
+    return found
 
 
 def write_files(files: Mapping[str, str | bytes]) -> Setup:
@@ -69,14 +95,21 @@ def snapshot(root: Path) -> dict[str, tuple[int, int]]:
     return found
 
 
-def server_leftovers() -> set[tuple[int, str]]:
-    """Triton processes and shared-memory regions that exist now."""
-    processes = {
-        (p.pid, p.info["name"]) for p in psutil.process_iter(["name"]) if p.info["name"] in _SERVER_PROCESSES
-    }
+def server_leftovers(root: Path) -> set[tuple[int, str]]:
+    """Triton processes and shared-memory regions that exist now and are this case's: started by
+    this process (children, or stubs named after its shared-memory prefix) or serving from `root`.
+    Other people's servers on a shared machine are not the case's doing."""
+    own_prefix = f"tritonkit_{os.getpid()}_"
+    children = {p.pid for p in psutil.Process().children(recursive=True)}
+    processes = set()
+    for process in psutil.process_iter(["name", "cmdline"]):
+        if process.info["name"] not in _SERVER_PROCESSES:
+            continue
+        command = " ".join(process.info["cmdline"] or ())
+        if process.pid in children or own_prefix in command or str(root) in command:
+            processes.add((process.pid, process.info["name"]))
     regions = os.listdir("/dev/shm") if os.path.isdir("/dev/shm") else []
-    shm = {(0, name) for name in regions if name.startswith("triton")}
-    return processes | shm
+    return processes | {(0, name) for name in regions if name.startswith(own_prefix)}
 
 
 @contextlib.contextmanager
@@ -110,16 +143,11 @@ def check(case: Case, root: Path) -> Outcome:
     """Run `case` in `root` and assert everything the catalogue promises."""
     if case.setup is not None:
         case.setup(root)
-    before_files, before_server = snapshot(root), server_leftovers()
+    before_files, before_server = snapshot(root), server_leftovers(root)
     argv = [part.replace("{tmp}", str(root)) for part in case.argv]
     outcome = run_cli(argv, root)
     where = f"{case.id}: tritonkit {' '.join(argv)}\nstdout: {outcome.stdout[-2000:]}\nstderr: {outcome.stderr[-2000:]}"
     assert outcome.code == case.exit_code, where
-    assert "Traceback" not in outcome.stderr + outcome.stdout, where
-    assert outcome.stderr.startswith("error: "), where
-    assert len(outcome.stderr) <= MAX_MESSAGE_CHARS, f"{case.id}: {len(outcome.stderr)} characters of error"
-    for fragment in case.fragments:
-        assert fragment.replace("{tmp}", str(root)) in outcome.stderr, f"missing {fragment!r}\n{where}"
     after = snapshot(root)
     allowed = tuple(case.may_write)
     changed = {
@@ -128,6 +156,13 @@ def check(case: Case, root: Path) -> Outcome:
         if before_files.get(path) != after.get(path) and not path.startswith(allowed or ("\0",))
     }
     assert not changed, f"{case.id}: wrote or changed {sorted(changed)}"
-    left = server_leftovers() - before_server
+    left = server_leftovers(root) - before_server
     assert not left, f"{case.id}: left behind {sorted(left)}"
+    assert "Traceback" not in outcome.stderr + outcome.stdout, where
+    assert outcome.stderr.startswith("error: "), where
+    assert len(outcome.stderr) <= MAX_MESSAGE_CHARS, f"{case.id}: {len(outcome.stderr)} characters of error"
+    assert len(outcome.stdout) <= MAX_MESSAGE_CHARS, f"{case.id}: {len(outcome.stdout)} characters of output"
+    shown = outcome.stderr if case.stream == "stderr" else outcome.stdout
+    for fragment in case.fragments:
+        assert fragment.replace("{tmp}", str(root)) in shown, f"missing {fragment!r} in {case.stream}\n{where}"
     return outcome

@@ -49,7 +49,7 @@ def test_unreadable_records_are_user_errors(tmp_path: Path, content: str, messag
     path.write_text(content)
     with pytest.raises(InputError, match=message):
         read_records(path)
-    with pytest.raises(InputError, match="cannot read"):
+    with pytest.raises(InputError, match=r"missing\.csv: not found"):
         read_records(tmp_path / "missing.csv")
 
 
@@ -77,3 +77,13 @@ def test_check_records_judges_against_the_named_target() -> None:
     assert not tight.passed and tight.verdicts[0].reasons == ("p99 10 ms, target ≤ 5 ms",)
     with pytest.raises(InputError, match="--target"):
         check_records(spec, None, steady())
+
+
+def test_every_malformed_row_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "run.csv"
+    path.write_text("start_s,latency_ms,error\n1000,5,\n1000,-1,\nnan,5,\n1000,5\n1000,inf,\n")
+    with pytest.raises(InputError) as error:
+        read_records(path)
+    lines = str(error.value).splitlines()
+    assert lines[0] == f"{path}: 4 malformed row(s):"
+    assert [line.split(":")[0].strip() for line in lines[1:]] == ["line 3", "line 4", "line 5", "line 6"]

@@ -16,7 +16,7 @@ from tokenizers.processors import TemplateProcessing
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonkit.errors import InputError
-from tritonkit.measure.payloads import ModelInput, build_pool, model_inputs
+from tritonkit.measure.payloads import ModelInput, build_pool, model_inputs, payload_file_problems
 from tritonkit.specs import FilesPayload, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig, base_config
 from tritonkit.triton.onnx_signature import OnnxSignature, TensorSignature
@@ -285,7 +285,7 @@ def test_tokens_payload_problems_are_user_errors(tmp_path: Path, tokenizer_dir: 
         build_pool(TokensPayload(kind="tokens", texts=texts), config(), seed=0)
     with pytest.raises(InputError, match=f"{tmp_path / 'tokenizer.json'}: no tokenizer.json"):
         build_pool(tokens(tmp_path, texts), config(), seed=0)
-    with pytest.raises(InputError, match=f"{tmp_path / 'absent.txt'}: cannot read texts"):
+    with pytest.raises(InputError, match=f"{tmp_path / 'absent.txt'}: not found"):
         build_pool(tokens(tokenizer_dir, tmp_path / "absent.txt"), config(), seed=0)
     blank = tmp_path / "blank.txt"
     blank.write_text("\n  \n\n")
@@ -455,3 +455,29 @@ def test_files_payload_can_feed_string_inputs(tmp_path: Path) -> None:
     pool = build_pool(files(path), config([("text", mc.TYPE_STRING, [1])]), seed=0)
     assert pool.inferences_per_request == 2
     assert [bytes(v) for v in pool.payloads[0]["text"].ravel()] == [b"hello world", b"bye"]
+
+
+# -- bounds, and the files checked before a server starts --------------------------------------------
+
+
+def test_a_random_request_beyond_the_size_bound_is_refused() -> None:
+    spec = RandomPayload(kind="random", batch_size=1024, dynamic_dim_size=65_536)
+    big = config([("x", mc.TYPE_FP32, [-1, -1])], max_batch_size=1024)
+    with pytest.raises(InputError, match=r"random payload for model 'm' .*: \d+ bytes a request; at most 268435456"):
+        build_pool(spec, big, seed=0)
+    many = RandomPayload(kind="random", batch_size=1024, dynamic_dim_size=64, count=100_000)
+    with pytest.raises(InputError, match=r"100000 requests of 262144 bytes; at most 2147483648 bytes prepared"):
+        build_pool(many, config([("x", mc.TYPE_FP32, [-1])], max_batch_size=1024), seed=0)
+
+
+def test_payload_file_problems_are_found_without_a_config(tmp_path: Path, tokenizer_dir: Path, texts: Path) -> None:
+    good = npz(tmp_path / "good.npz", input_ids=ids(1, 3))
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 not really")
+    problems = payload_file_problems(files(good, tmp_path / "bad.npz", tmp_path / "absent.npz"))
+    assert [p.split(": ", 1)[1][:20] for p in problems] == ["not a readable .npz ", "not found (expected "]
+    assert payload_file_problems(tokens(tokenizer_dir, texts)) == []
+    (tmp_path / "latin1.txt").write_bytes("caf\xe9\n".encode("latin-1"))
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "tokenizer.json").write_text("{}")
+    found = payload_file_problems(tokens(tmp_path / "tok", tmp_path / "latin1.txt"))
+    assert len(found) == 2 and "not UTF-8 text" in found[0] and "not a tokenizer.json" in found[1]

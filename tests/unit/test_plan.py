@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tritonkit.errors import InputError
-from tritonkit.k8s.plan import capacity_from_results, plan
+from tritonkit.k8s.plan import capacity_from_results, plan, write_plan
 from tritonkit.specs import TrafficSpec
 
 TRAFFIC = TrafficSpec(
@@ -88,3 +88,22 @@ def test_the_command_prints_the_table_and_writes_json(tmp_path: Path, capsys: py
     assert json.loads(out.read_text())["options"][1]["dollars_per_month"] == pytest.approx(720)
     assert main(["plan", "--traffic", str(traffic)]) == 2
     assert "give --capacity" in capsys.readouterr().err
+
+
+def test_results_are_read_by_their_types(tmp_path: Path) -> None:
+    path = tmp_path / "results.json"
+    path.write_text('{"verdicts": [{"target": "ok", "passed": 1}], "measurements": [{"target": "ok"}]}')
+    with pytest.raises(InputError) as error:
+        capacity_from_results(path, "ok")
+    assert "verdicts.0.passed: Input should be a valid boolean (got 1)" in str(error.value)
+    assert "measurements.0.inferences_per_s: Field required" in str(error.value)
+
+
+def test_the_plan_file_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
+    result = plan(100.0, TRAFFIC)
+    write_plan(tmp_path / "out" / "plan.json", result)
+    assert json.loads((tmp_path / "out" / "plan.json").read_text())["capacity_per_replica"] == 100.0
+    (tmp_path / "file").write_text("")
+    with pytest.raises(InputError, match="cannot write"):
+        write_plan(tmp_path / "file" / "plan.json", result)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out"]

@@ -198,9 +198,9 @@ def test_a_file_without_targets_is_rejected(tmp_path: Path) -> None:
 
 
 def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
-    assert "cannot read" in user_error(tmp_path / "absent.yaml")
+    assert "absent.yaml: not found" in user_error(tmp_path / "absent.yaml")
     assert "not valid YAML" in user_error(write(tmp_path, "targets: [\n"))
-    assert "(top level): Input should be a valid dictionary" in user_error(write(tmp_path, "- a\n- b\n", "list.yaml"))
+    assert "the top level is a list; expected a mapping" in user_error(write(tmp_path, "- a\n- b\n", "list.yaml"))
 
 
 def test_shared_is_free_form_and_not_read(tmp_path: Path) -> None:

@@ -16,7 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
-from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, ServerError, TritonkitError
+from tritonkit import arguments as types
+from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, TritonkitError
 from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
@@ -25,16 +26,22 @@ if TYPE_CHECKING:  # the commands import what they need when they run: `tritonki
     from tritonkit.specs import TargetsSpec
 
 DEFAULT_REPOSITORY = Path("model_repository")
+MAX_SWEEP_STEPS = 64  # doubling 64 times passes any level a load could reach
+MAX_LEVEL = 1e6  # a sweep step's rate or concurrency; the targets' own loads have tighter bounds
+MAX_USAGE_CHARS = 300
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
     from tritonkit.triton.validate import validate_path
 
+    if not args.path.is_dir():
+        state = "not a directory" if args.path.exists() else "not found"
+        raise InputError(f"{args.path}: {state} (expected a model repository or a model directory)")
     problems = validate_path(args.path)
     for problem in problems:
         print(problem)
-    if problems:
-        print(f"{len(problems)} problem(s) in {args.path}", file=sys.stderr)
+    if problems:  # the problems go to stdout, one a line, for grep; the verdict to stderr
+        print(f"error: {len(problems)} problem(s) in {args.path}", file=sys.stderr)
         return 1
     print(f"{args.path}: valid")
     return 0
@@ -44,19 +51,21 @@ def cmd_add_model(args: argparse.Namespace) -> int:
     from tritonkit.specs import ServingKnobs, load_yaml
     from tritonkit.triton import model_config, profiles
     from tritonkit.triton.onnx_signature import read_signature
-    from tritonkit.triton.repository import write_model
+    from tritonkit.triton.repository import check_model_name, check_version, write_model
 
+    check_model_name(args.name)  # before any work, --dry-run included
+    check_version(args.version)
     knobs = load_yaml(args.knobs, ServingKnobs) if args.knobs else profiles.profile(args.profile)
     signature = read_signature(args.onnx)
-    if knobs.max_batch_size and not signature.batchable:
+    unbatched = bool(knobs.max_batch_size) and not signature.batchable
+    config = model_config.build_config(args.name, signature, knobs.without_batching() if unbatched else knobs)
+    if unbatched:
         print(f"note: {args.onnx} has a fixed first dimension; writing it without batching", file=sys.stderr)
-        knobs = knobs.without_batching()
-    config = model_config.build_config(args.name, signature, knobs)
     if args.dry_run:
         print(model_config.render(config), end="")
         return 0
     target = write_model(args.model_repository, config, args.onnx, version=args.version, force=args.force)
-    print(f"wrote {target}")
+    print(f"wrote {target / str(args.version)} and {target / 'config.pbtxt'}")
     return 0
 
 
@@ -79,8 +88,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"metrics {server.metrics_url}; Ctrl-C stops",
             flush=True,
         )
-        code = server.wait()
-        raise ServerError(f"tritonserver exited with code {code}", log=server.log_tail())
+        server.wait()
+        raise server.exit_error()
 
 
 def _serve_container(args: argparse.Namespace) -> int:
@@ -88,6 +97,7 @@ def _serve_container(args: argparse.Namespace) -> int:
 
     from tritonkit.triton import container
 
+    container.check_image(args.image)
     options = container.ContainerOptions(
         model_repository=args.model_repository,
         http_port=args.http_port,
@@ -141,10 +151,11 @@ def _remote_host(args: argparse.Namespace, spec: TargetsSpec) -> Host | None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from tritonkit.export.pipeline import export
     from tritonkit.export.recipe import load_recipe
 
-    recipe = load_recipe(args.recipe)
+    recipe = load_recipe(args.recipe)  # before importing torch (seconds): a bad recipe fails at once
+    from tritonkit.export.pipeline import export
+
     outcomes = export(
         recipe, args.model_repository, only=args.variants, force=args.force, allow_failed=args.allow_failed
     )
@@ -163,23 +174,32 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tritonkit.check import check_locally, check_records, run_check
+    from tritonkit.check import check_locally, check_records, run_check, with_local_tokenizers
+    from tritonkit.inputs import excerpt
     from tritonkit.measure.external import read_records
+    from tritonkit.measure.preflight import check_before_start
     from tritonkit.specs import load_targets
 
+    if args.target is not None and args.locust is None:
+        raise InputError(f"--target {excerpt(args.target)} picks the target of a --locust run; give --locust too")
     spec = load_targets(args.targets)
     host = _remote_host(args, spec)
     if args.locust:
         result = check_records(spec, args.target, read_records(args.locust))
     elif host:
+        check_before_start(args.targets, spec.targets, None)
         result = run_check(spec, host)
     else:
+        spec = with_local_tokenizers(spec, args.model_repository)
+        check_before_start(args.targets, spec.targets, args.model_repository)
         result = check_locally(spec, args.model_repository)
     return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tritonkit.check import host_of, run_sweep
+    from tritonkit.check import host_of, run_sweep, with_local_tokenizers
+    from tritonkit.inputs import excerpt
+    from tritonkit.measure.preflight import check_before_start, check_levels
     from tritonkit.report import write_report
     from tritonkit.specs import load_targets
     from tritonkit.triton.server import LocalServer
@@ -187,9 +207,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_targets(args.targets)
     by_name = {t.name: t for t in spec.targets}
     if args.target not in by_name:
-        raise InputError(f"{args.targets}: no target named {args.target!r}; there are {', '.join(by_name)}")
+        raise InputError(f"{args.targets}: no target named {excerpt(args.target)}; there are {', '.join(by_name)}")
     target = by_name[args.target]
+    check_levels(target, args.levels, args.max_steps)
     host = _remote_host(args, spec)
+    repository = None if host else args.model_repository
+    if repository is not None:
+        target = with_local_tokenizers(spec.model_copy(update={"targets": (target,)}), repository).targets[0]
+    check_before_start(args.targets, [target], repository)
     if host:
         sweep = run_sweep(target, host, args.levels, args.max_steps)
     else:
@@ -215,15 +240,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    import dataclasses
-    import json
-
-    from tritonkit.k8s.plan import capacity_from_results, plan
+    from tritonkit.inputs import excerpt
+    from tritonkit.k8s.plan import capacity_from_results, check_capacity, plan, write_plan
     from tritonkit.specs import TrafficSpec, load_yaml
 
     traffic = load_yaml(args.traffic, TrafficSpec)
+    if args.capacity is not None and args.results is not None:
+        raise InputError("give --capacity or --results, not both: they are two sources of one figure")
+    if args.target is not None and args.results is None:
+        raise InputError(f"--target {excerpt(args.target)} names a target of --results; give --results too")
     if args.capacity is not None:
-        capacity = args.capacity
+        capacity = check_capacity(args.capacity, "--capacity")
     elif args.results and args.target:
         capacity = capacity_from_results(args.results, args.target)
     else:
@@ -242,8 +269,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             f"{option.dollars_per_million:>9.4f}  {option.risk}"
         )
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+        write_plan(args.out, result)
         print(f"\nwrote {args.out}")
     return 0
 
@@ -258,6 +284,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         models=tuple(args.model),
         image_tag=args.image_tag,
+        image_digest=args.image_digest,
         resources=Resources(args.cpu_request, args.memory_request, args.cpu_limit, args.memory_limit),
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
@@ -278,26 +305,30 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a model repository or one model directory")
-    validate.add_argument("path", type=Path)
+    validate.add_argument("path", type=types.path)
     validate.set_defaults(run=cmd_validate)
 
     add = commands.add_parser("add-model", help="write an ONNX model and its config.pbtxt into a repository")
-    add.add_argument("onnx", type=Path, help="the ONNX file")
+    add.add_argument("onnx", type=types.path, help="the ONNX file")
     add.add_argument("--name", required=True, help="model name (its directory in the repository)")
     knobs = add.add_mutually_exclusive_group()
     knobs.add_argument("--profile", default="balanced", help="latency, throughput or balanced (default: balanced)")
-    knobs.add_argument("--knobs", type=Path, help="YAML file of serving knobs instead of a profile")
-    add.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
-    add.add_argument("--version", type=int, default=1)
-    add.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    knobs.add_argument("--knobs", type=types.path, help="YAML file of serving knobs instead of a profile")
+    add.add_argument("--model-repository", type=types.output_dir, default=DEFAULT_REPOSITORY)
+    add.add_argument(
+        "--version", type=int, default=1, help="the version to write (default: 1); other versions are kept"
+    )
+    add.add_argument(
+        "--force", action="store_true", help="replace that version if it exists, and rewrite the model's config.pbtxt"
+    )
     add.add_argument("--dry-run", action="store_true", help="print the config.pbtxt, write nothing")
     add.set_defaults(run=cmd_add_model)
 
     serve = commands.add_parser("serve", help="run tritonserver on a model repository (local, or the NGC container)")
     serve.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
-    serve.add_argument("--http-port", type=int, default=8000)
-    serve.add_argument("--grpc-port", type=int, default=8001)
-    serve.add_argument("--metrics-port", type=int, default=8002)
+    serve.add_argument("--http-port", type=types.port, default=8000)
+    serve.add_argument("--grpc-port", type=types.port, default=8001)
+    serve.add_argument("--metrics-port", type=types.port, default=8002)
     serve.add_argument("--container", action="store_true", help="the NGC container instead of the local server")
     serve.add_argument("--gpus", help="with --container: docker's --gpus value, e.g. all")
     serve.add_argument("--image", default=NGC_IMAGE, help=f"with --container: image (default: {NGC_IMAGE})")
@@ -305,43 +336,43 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(run=cmd_serve)
 
     export = commands.add_parser("export", help="export a recipe's model into gated ONNX variants in a repository")
-    export.add_argument("recipe", type=Path, help="export/<model>.yaml")
+    export.add_argument("recipe", type=types.path, help="export/<model>.yaml")
     export.add_argument(
-        "--variants", type=_variant_list, default=(), help="comma-separated subset, e.g. fp32,int8_dynamic"
+        "--variants", type=types.variant_list, default=(), help="comma-separated subset, e.g. fp32,int8_dynamic"
     )
-    export.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
+    export.add_argument("--model-repository", type=types.output_dir, default=DEFAULT_REPOSITORY)
     export.add_argument("--force", action="store_true", help="replace existing models of the same names")
     export.add_argument("--allow-failed", action="store_true", help="write variants that failed their gates too")
     export.set_defaults(run=cmd_export)
 
     check = commands.add_parser("check", help="measure every target of a targets file and judge it against its SLO")
-    check.add_argument("targets", type=Path, help="targets/<name>.yaml")
+    check.add_argument("targets", type=types.path, help="targets/<name>.yaml")
     check.add_argument(
-        "--locust", type=Path, help="judge a Locust run instead: the CSV its --latencies-csv wrote (no new load)"
+        "--locust", type=types.path, help="judge a Locust run instead: the CSV its --latencies-csv wrote (no new load)"
     )
     check.add_argument("--target", help="with --locust: the target the run is for (default: the only one)")
     _server_arguments(check, "reports/check")
     check.set_defaults(run=cmd_check)
 
     sweep = commands.add_parser("sweep", help="latency against offered load for one target: knee and max throughput")
-    sweep.add_argument("targets", type=Path, help="targets/<name>.yaml")
+    sweep.add_argument("targets", type=types.path, help="targets/<name>.yaml")
     sweep.add_argument("--target", required=True, help="the target (by name) whose model, payload and p99 to sweep")
     sweep.add_argument(
         "--levels",
-        type=_number_list,
+        type=types.number_list(MAX_LEVEL),
         help="rates (open loop) or concurrencies (closed loop), e.g. 1,2,4,8; "
         "default: doubling from the target's level until p99 is missed",
     )
-    sweep.add_argument("--max-steps", type=int, default=8)
+    sweep.add_argument("--max-steps", type=types.bounded_int(1, MAX_SWEEP_STEPS), default=8, help="default: 8")
     _server_arguments(sweep, "reports/sweep")
     sweep.set_defaults(run=cmd_sweep)
 
     plan = commands.add_parser("plan", help="size a deployment from a measured capacity and a traffic profile")
-    plan.add_argument("--traffic", type=Path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")
+    plan.add_argument("--traffic", type=types.path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")
     plan.add_argument("--capacity", type=float, help="inferences/s one replica sustains within its SLO")
-    plan.add_argument("--results", type=Path, help="a report's results.json to take the capacity from")
+    plan.add_argument("--results", type=types.path, help="a report's results.json to take the capacity from")
     plan.add_argument("--target", help="with --results: a passing check target, or a swept model")
-    plan.add_argument("--out", type=Path, help="also write the plan as JSON here")
+    plan.add_argument("--out", type=types.output_file, help="also write the plan as JSON here")
     plan.set_defaults(run=cmd_plan)
 
     k8s = commands.add_parser("k8s", help="write a kustomize overlay deploying chosen models (kubectl apply -k OUT)")
@@ -350,11 +381,12 @@ def build_parser() -> argparse.ArgumentParser:
     k8s.add_argument("--namespace", default="tritonkit")
     k8s.add_argument("--model", action="append", default=[], help="serve only this model (repeatable; default: all)")
     k8s.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="where --model must exist")
-    k8s.add_argument("--image-tag", help="the NGC tritonserver tag, e.g. 24.10-py3 (default: the pinned one)")
+    k8s.add_argument("--image-tag", help="the NGC tritonserver tag, e.g. 26.07-py3 (default: the pinned one)")
+    k8s.add_argument("--image-digest", help="sha256:<64 hex>: the tritonserver image by digest instead of tag")
     for flag in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
         k8s.add_argument(f"--{flag}", help="a Kubernetes quantity, e.g. 2, 500m, 4Gi")
-    k8s.add_argument("--min-replicas", type=int, help="the autoscaler's lower bound")
-    k8s.add_argument("--max-replicas", type=int, help="the autoscaler's upper bound")
+    k8s.add_argument("--min-replicas", type=int, help="the autoscaler's lower bound (1 to 100)")
+    k8s.add_argument("--max-replicas", type=int, help="the autoscaler's upper bound (up to 100)")
     k8s.add_argument("--scale-to-zero", action="store_true", help="KEDA instead of the HPA: zero replicas when idle")
     k8s.add_argument("--capacity", type=float, help="with --scale-to-zero: requests/s one replica serves (plan)")
     k8s.add_argument("--models-from", help="s3://BUCKET/PATH or gs://BUCKET/PATH instead of the PVC")
@@ -363,50 +395,34 @@ def build_parser() -> argparse.ArgumentParser:
     k8s.set_defaults(run=cmd_k8s)
 
     demo = commands.add_parser("demo", help="export the embedded default model, serve it and query it end to end")
-    demo.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)
-    demo.add_argument("--targets", type=Path, default=Path("targets/minilm.yaml"), help="the targets file to check")
-    demo.add_argument("--report-dir", type=Path, default=Path("reports/demo"), help="default: reports/demo")
+    demo.add_argument("--model-repository", type=types.output_dir, default=DEFAULT_REPOSITORY)
+    demo.add_argument(
+        "--targets", type=types.path, default=Path("targets/minilm.yaml"), help="the targets file to check"
+    )
+    demo.add_argument("--report-dir", type=types.output_dir, default=Path("reports/demo"), help="default: reports/demo")
     demo.set_defaults(run=cmd_demo)
     return parser
 
 
 def _server_arguments(parser: argparse.ArgumentParser, report_dir: str) -> None:
     parser.add_argument(
-        "--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="start the local Triton on it (default)"
+        "--model-repository", type=types.path, default=DEFAULT_REPOSITORY, help="start the local Triton on it (default)"
     )
-    parser.add_argument("--grpc-url", help="host:port of a running server's gRPC endpoint, instead of a local one")
-    parser.add_argument("--http-url", help="host:port of a running server's HTTP endpoint, instead of a local one")
-    parser.add_argument("--report-dir", type=Path, default=Path(report_dir), help=f"default: {report_dir}")
-
-
-def _number_list(text: str) -> list[float]:
-    try:
-        levels = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    if not levels or any(level <= 0 for level in levels):
-        raise argparse.ArgumentTypeError(f"expected positive numbers, got {text!r}")
-    return sorted(levels)
-
-
-def _variant_list(text: str) -> tuple[str, ...]:
-    from typing import get_args
-
-    from tritonkit.specs import VariantName
-
-    names = tuple(part.strip() for part in text.split(",") if part.strip())
-    unknown = [n for n in names if n not in get_args(VariantName)]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown variant(s) {unknown}; expected some of {list(get_args(VariantName))}"
-        )
-    return names
+    parser.add_argument(
+        "--grpc-url", type=types.host_port, help="host:port of a running server's gRPC endpoint, instead of a local one"
+    )
+    parser.add_argument(
+        "--http-url", type=types.host_port, help="host:port of a running server's HTTP endpoint, instead of a local one"
+    )
+    parser.add_argument("--report-dir", type=types.output_dir, default=Path(report_dir), help=f"default: {report_dir}")
 
 
 class _Parser(argparse.ArgumentParser):
     """Usage mistakes read like every other bad input: one `error:` line naming the argument, exit 2."""
 
     def error(self, message: str) -> NoReturn:
+        if len(message) > MAX_USAGE_CHARS:  # argparse quotes the offending value whole
+            message = message[: MAX_USAGE_CHARS - 1] + "…"
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
@@ -415,7 +431,22 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """Some libraries turn a Ctrl-C into their own error (numpy, interrupted while importing, raises
+    ImportError): it is still an interrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         args = build_parser().parse_args(argv)
@@ -427,9 +458,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted: stopped", file=sys.stderr)
         return INTERRUPTED_EXIT_CODE
+    except Exception as exc:
+        if not _caused_by_interrupt(exc):
+            raise
+        print("interrupted: stopped", file=sys.stderr)
+        return INTERRUPTED_EXIT_CODE
     except BrokenPipeError:  # `tritonkit validate … | head`: the reader left; print nothing more
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    finally:
+        signal.signal(signal.SIGINT, previous[0])
+        signal.signal(signal.SIGTERM, previous[1])
 
 
 if __name__ == "__main__":

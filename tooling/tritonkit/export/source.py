@@ -32,8 +32,11 @@ def resolve_source(source: SourceSpec) -> ResolvedSource:
     else:
         assert source.hub_id is not None
         folder, description = _from_hub(source.hub_id, source.revision), f"hub {source.hub_id}"
+    if not folder.is_dir():
+        state = "not a folder" if folder.exists() else "not found"
+        raise InputError(f"source ({description}): {state} (expected a folder saved with save_pretrained)")
     if not (folder / "config.json").is_file():
-        raise InputError(f"{description}: {folder} has no config.json (expected a save_pretrained folder)")
+        raise InputError(f"source ({description}): {folder} has no config.json (expected a save_pretrained folder)")
     library: Library = "sentence_transformers" if (folder / "modules.json").is_file() else "transformers"
     return ResolvedSource(folder, description, library, folder_sha256(folder))
 
@@ -52,7 +55,7 @@ def _from_package(name: str) -> Path:
     try:
         module = importlib.import_module(name)
     except ImportError:
-        raise InputError(f"source package {name!r} is not installed (pip install {name.replace('_', '-')})") from None
+        raise InputError(f"source.package {name!r} is not installed (pip install {name.replace('_', '-')})") from None
     folder = getattr(module, "MODEL_DIR", None) or Path(module.__file__ or "").parent / "model"
     return Path(folder)
 

@@ -4,13 +4,18 @@ replicas, monthly cost and cost per 1M inferences. Pure, apart from reading a re
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+
+from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import excerpt, listed, read_text, validation_problems
 from tritonkit.specs import TrafficSpec
 
 HOURS_PER_MONTH = 24 * 30
@@ -77,24 +82,93 @@ def plan(capacity_per_replica: float, traffic: TrafficSpec) -> Plan:
     )
 
 
+MAX_RESULTS_BYTES = 64 << 20  # results.json holds summaries, not raw requests: a few MB at most
+MAX_CAPACITY = 1e9  # inferences/s of one replica: beyond any hardware
+
+
+def write_plan(path: Path, result: Plan) -> None:
+    """`result` as JSON at `path`, whole or not at all (written beside it, then renamed)."""
+    if path.is_dir():
+        raise InputError(f"--out {path}: a directory; expected a file to write the plan to")
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
+        staged.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            staged.unlink(missing_ok=True)
+        raise InputError(f"--out {path}: cannot write ({exc.strerror})") from None
+
+
+def check_capacity(capacity: float, source: str) -> float:
+    """A capacity that can size a deployment: positive, finite, believable."""
+    if not (math.isfinite(capacity) and 0 < capacity <= MAX_CAPACITY):
+        raise InputError(f"{source} {capacity:g}: expected inferences/s above 0 and at most {MAX_CAPACITY:g}")
+    return capacity
+
+
+class _Read(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
+
+
+class _Sweep(_Read):
+    model: str
+    max_inferences_per_s_within_p99: float | None = None
+
+
+class _Verdict(_Read):
+    target: str
+    passed: StrictBool
+
+
+class _Measurement(_Read):
+    target: str
+    inferences_per_s: float
+
+
+class _Results(_Read):
+    """The part of a report's results.json that planning reads."""
+
+    sweeps: tuple[_Sweep, ...] = ()
+    verdicts: tuple[_Verdict, ...] = ()
+    measurements: tuple[_Measurement, ...] = ()
+
+
+def read_results(path: Path) -> _Results:
+    text = read_text(path, "a report's results.json", MAX_RESULTS_BYTES)
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant)
+    except (json.JSONDecodeError, ValueError) as exc:
+        raise InputError(f"{path}: not valid JSON ({excerpt(str(exc))})") from None
+    except RecursionError:
+        raise InputError(f"{path}: JSON nested too deeply to be a results.json") from None
+    try:
+        return _Results.model_validate(data)
+    except ValidationError as exc:
+        raise InputError(f"{path}: not a report's results.json:\n" + listed(validation_problems(exc))) from None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number (results.json is strict JSON)")
+
+
 def capacity_from_results(path: Path, target: str) -> float:
     """Capacity under the SLO from a report's results.json: a sweep's most throughput within p99
     (target = the sweep's model), or a passing check target's throughput."""
-    try:
-        results: dict[str, Any] = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise InputError(f"{path}: not a readable results.json ({exc})") from None
-    for sweep in results.get("sweeps", []):
-        if sweep.get("model") == target:
-            best = sweep.get("max_inferences_per_s_within_p99")
+    results = read_results(path)
+    for sweep in results.sweeps:
+        if sweep.model == target:
+            best = sweep.max_inferences_per_s_within_p99
             if best is None:
                 raise InputError(f"{path}: no step of the sweep of '{target}' met its p99 limit")
-            return float(best)
-    verdicts = {v["target"]: v for v in results.get("verdicts", [])}
-    measurements = {m["target"]: m for m in results.get("measurements", [])}
+            return check_capacity(best, f"{path}: the sweep of '{target}' gives a capacity of")
+    verdicts = {v.target: v for v in results.verdicts}
+    measurements = {m.target: m for m in results.measurements}
     if target not in verdicts or target not in measurements:
-        names = sorted(set(verdicts) | {s.get("model", "") for s in results.get("sweeps", [])})
-        raise InputError(f"{path}: no target or swept model named {target!r}; there are {', '.join(names)}")
-    if not verdicts[target]["passed"]:
+        names = sorted(set(verdicts) | {s.model for s in results.sweeps})
+        there = f"there are {', '.join(excerpt(n) for n in names)}" if names else "it holds none"
+        raise InputError(f"{path}: no target or swept model named {excerpt(target)}; {there}")
+    if not verdicts[target].passed:
         raise InputError(f"{path}: target '{target}' missed its SLO: its throughput is not a capacity under the SLO")
-    return float(measurements[target]["inferences_per_s"])
+    return check_capacity(measurements[target].inferences_per_s, f"{path}: target '{target}' gives a capacity of")

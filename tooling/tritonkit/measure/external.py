@@ -5,6 +5,8 @@ on which generator ran the load. Pure, apart from reading and writing the record
 from __future__ import annotations
 
 import csv
+import io
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -12,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import excerpt, listed, read_text
 from tritonkit.measure.loadgen import LoadRun, settle
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.summary import Edge, Host, summarize_run
@@ -35,19 +38,62 @@ def write_records(path: Path, records: Sequence[Record]) -> None:
         writer.writerows((f"{r.start_s:.6f}", f"{r.latency_ms:.4f}", r.error) for r in records)
 
 
+MAX_RECORDS_BYTES = 1 << 30  # ≈ 30 M requests: hours of a distributed run
+MAX_START_S = 1e10  # seconds since the epoch: the year 2286
+MAX_LATENCY_MS = 86_400_000.0  # a day
+MAX_ERROR_CHARS = 200  # an error kind ('timeout', 'HTTP 503'), not a log
+
+
 def read_records(path: Path) -> list[Record]:
+    """The records the locustfile wrote; every malformed row is named (the first few, and how many)."""
+    text = read_text(path, "the CSV a Locust run's --latencies-csv wrote", MAX_RECORDS_BYTES)
+    rows = csv.reader(io.StringIO(text, newline=""))
     try:
-        with path.open(newline="") as file:
-            rows = list(csv.DictReader(file))
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the run's records ({exc.strerror})") from None
-    try:
-        records = [Record(float(r["start_s"]), float(r["latency_ms"]), r["error"] or "") for r in rows]
-    except (KeyError, TypeError, ValueError):
-        raise InputError(f"{path}: expected CSV columns {', '.join(COLUMNS)} (as the locustfile writes them)") from None
+        header = next(rows, [])
+        if tuple(header) != COLUMNS:
+            raise InputError(
+                f"{path}: header {excerpt(','.join(header))}; expected CSV columns {','.join(COLUMNS)} "
+                "(as the locustfile writes them)"
+            )
+        records, problems = [], []
+        for row in rows:
+            record, problem = _record(row)
+            if problem:
+                problems.append(f"  line {rows.line_num}: {problem}")
+            elif record is not None:
+                records.append(record)
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV file (line {rows.line_num}: {exc})") from None
+    if problems:
+        raise InputError(f"{path}: {len(problems)} malformed row(s):\n" + listed(problems))
     if not records:
         raise InputError(f"{path}: no requests recorded")
     return records
+
+
+def _record(row: list[str]) -> tuple[Record | None, str]:
+    """A row as a Record, or what is wrong with it; an empty row is neither."""
+    if not row:
+        return None, ""
+    if len(row) != len(COLUMNS):
+        return None, f"{len(row)} fields {excerpt(row)}; expected {len(COLUMNS)} ({', '.join(COLUMNS)})"
+    start, latency, error = row
+    start_s, latency_ms = _number(start), _number(latency)
+    if start_s is None or not 0 <= start_s <= MAX_START_S:
+        return None, f"start_s {excerpt(start)}: expected seconds since the epoch (0 to {MAX_START_S:g})"
+    if latency_ms is None or not 0 <= latency_ms <= MAX_LATENCY_MS:
+        return None, f"latency_ms {excerpt(latency)}: expected milliseconds (0 to {MAX_LATENCY_MS:g})"
+    if len(error) > MAX_ERROR_CHARS:
+        return None, f"error {excerpt(error)}: expected an error kind of at most {MAX_ERROR_CHARS} characters"
+    return Record(start_s, latency_ms, error), ""
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
 
 
 def measurement_from_records(target: TargetSpec, records: Sequence[Record], host: Host) -> Measurement:

@@ -8,8 +8,11 @@ import asyncio or gevent-sensitive modules.
 
 from __future__ import annotations
 
+import math
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -18,10 +21,13 @@ from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import triton_to_np_dtype
 
 from tritonkit.errors import InputError
+from tritonkit.inputs import MAX_TEXT_BYTES, excerpt, read_lines, read_text
 from tritonkit.specs import FilesPayload, PayloadSpec, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig
 
 Payload = dict[str, np.ndarray]
+MAX_REQUEST_BYTES = 256 << 20  # one request's tensors, uncompressed: beyond gRPC's and Triton's limits
+MAX_POOL_BYTES = 2 << 30  # every prepared request together: they are held in memory for the whole run
 
 
 @dataclass(frozen=True)
@@ -53,6 +59,16 @@ def model_inputs(config: ModelConfig, strings: bool = False) -> list[ModelInput]
             triton_type = "BYTES"
         inputs.append(ModelInput(tensor.name, np.dtype(triton_to_np_dtype(triton_type)), tuple(tensor.dims)))
     return inputs
+
+
+def _check_pool_size(what: str, request_bytes: int, count: int) -> None:
+    """Refuse a pool that would exhaust memory before it is built."""
+    if request_bytes > MAX_REQUEST_BYTES:
+        raise InputError(f"{what}: {request_bytes} bytes a request; at most {MAX_REQUEST_BYTES}: lower the sizes")
+    if request_bytes * count > MAX_POOL_BYTES:
+        raise InputError(
+            f"{what}: {count} requests of {request_bytes} bytes; at most {MAX_POOL_BYTES} bytes prepared: lower count"
+        )
 
 
 def _check_batch(batch_size: int, config: ModelConfig, batching: bool) -> None:
@@ -89,13 +105,15 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
         )
     if spec.tokenizer is None:
         raise InputError(f"model '{config.name}': the tokens payload needs `tokenizer:` (a folder with tokenizer.json)")
+    longest = spec.batch_size * spec.sequence_length * sum(i.dtype.itemsize for i in inputs)
+    _check_pool_size(f"tokens payload for model '{config.name}'", longest, spec.count)
     tokenizer = _load_tokenizer(spec.tokenizer)
     specials = tokenizer.num_special_tokens_to_add(False)
     shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
     if shortest <= specials:
         raise InputError(f"min_tokens/sequence_length {shortest} must exceed the tokenizer's {specials} special tokens")
     tokenizer.no_padding()  # padding is per batch below: to the longest sentence, or fixed
-    texts = _read_texts(spec.texts)
+    texts = read_lines(spec.texts)
     rng = np.random.default_rng(seed)
     pad_id = _pad_id(tokenizer)
 
@@ -141,25 +159,22 @@ def _encode_one(tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator
 
 
 def _load_tokenizer(folder: Path) -> Tokenizer:
+    if not folder.is_dir():
+        state = "not a folder" if folder.exists() else "not found"
+        raise InputError(f"{folder}: {state} (expected a tokenizer folder holding tokenizer.json)")
     path = folder / "tokenizer.json"
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"{path}: no tokenizer.json (the exporter writes one into <model>/tokenizer/)")
-    return Tokenizer.from_file(str(path))
+    text = read_text(path, "a tokenizer.json of the tokenizers library", MAX_TEXT_BYTES)
+    try:
+        return Tokenizer.from_str(text)
+    except Exception as exc:  # tokenizers raises a bare Exception for every malformed file
+        raise InputError(f"{path}: not a tokenizer.json that tokenizers can read ({excerpt(str(exc))})") from None
 
 
 def _pad_id(tokenizer: Tokenizer) -> int:
     pad = tokenizer.token_to_id(_PAD_TOKEN)
     return 0 if pad is None else pad
-
-
-def _read_texts(path: Path) -> list[str]:
-    try:
-        texts = [line.strip() for line in path.read_text().splitlines() if line.strip()]
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read texts ({exc.strerror})") from None
-    if not texts:
-        raise InputError(f"{path}: no text lines")
-    return texts
 
 
 # -- random ------------------------------------------------------------------------------------
@@ -169,13 +184,19 @@ def _random(spec: RandomPayload, config: ModelConfig, batching: bool, seed: int)
     _check_batch(spec.batch_size, config, batching)
     rng = np.random.default_rng(seed)
     inputs = model_inputs(config)
+    shapes = {}
+    for model_input in inputs:
+        dims = [spec.dynamic_dim_size if d < 0 else d for d in model_input.dims]
+        shapes[model_input.name] = [spec.batch_size, *dims] if batching else dims
+    size = sum(math.prod(shape) * i.dtype.itemsize for shape, i in zip(shapes.values(), inputs, strict=True))
+    _check_pool_size(f"random payload for model '{config.name}' (shapes {excerpt(shapes)})", size, spec.count)
     payloads = []
     for _ in range(spec.count):
         payload = {}
         for model_input in inputs:
-            dims = [spec.dynamic_dim_size if d < 0 else d for d in model_input.dims]
-            shape = [spec.batch_size, *dims] if batching else dims
-            payload[model_input.name] = _random_array(rng, shape, model_input.dtype, spec.integer_high)
+            payload[model_input.name] = _random_array(
+                rng, shapes[model_input.name], model_input.dtype, spec.integer_high
+            )
         payloads.append(payload)
     description = f"random: seed {seed}, dynamic dims {spec.dynamic_dim_size}, batch {spec.batch_size}"
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
@@ -201,15 +222,28 @@ def _files(spec: FilesPayload, config: ModelConfig, batching: bool) -> PayloadPo
     return PayloadPool(tuple(payloads), sizes.pop(), f"files: {len(payloads)} .npz requests")
 
 
-def _read_request(path: Path, inputs: list[ModelInput], batching: bool) -> Payload:
+def _read_archive(path: Path) -> Payload:
+    """The arrays of one .npz request file, refused before reading when they would be too large."""
+    if not path.is_file():
+        state = "a directory" if path.is_dir() else "not a regular file" if path.exists() else "not found"
+        raise InputError(f"{path}: {state} (expected an .npz file of arrays named after the model's inputs)")
     try:
-        loaded = np.load(path)
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                size = sum(member.file_size for member in archive.infolist())
+            if size > MAX_REQUEST_BYTES:
+                raise InputError(f"{path}: {size} bytes uncompressed; one request holds at most {MAX_REQUEST_BYTES}")
+        loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise InputError(f"{path}: a single array (.npy), not an .npz archive of arrays named by input")
         with loaded as archive:
-            arrays = {name: archive[name] for name in archive.files}
+            return {name: archive[name] for name in archive.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise InputError(f"{path}: not a readable .npz file ({exc})") from None
+        raise InputError(f"{path}: not a readable .npz file ({excerpt(str(exc))})") from None
+
+
+def _read_request(path: Path, inputs: list[ModelInput], batching: bool) -> Payload:
+    arrays = _read_archive(path)
     expected = {i.name for i in inputs}
     if set(arrays) != expected:
         raise InputError(f"{path}: holds arrays {sorted(arrays)}; the model takes exactly {sorted(expected)}")
@@ -223,3 +257,25 @@ def _read_request(path: Path, inputs: list[ModelInput], batching: bool) -> Paylo
         if array.ndim != rank:
             raise InputError(f"{path}: '{model_input.name}' has {array.ndim} dimensions; the model expects {rank}")
     return arrays
+
+
+# -- before a server starts ----------------------------------------------------------------------
+
+
+def payload_file_problems(spec: PayloadSpec) -> list[str]:
+    """What is wrong with the files a payload names, found without the served config (texts,
+    tokenizer, .npz archives), so that a check fails before it starts a server."""
+    readers: list[Callable[[], object]] = []
+    if isinstance(spec, TokensPayload):
+        readers.append(partial(read_lines, spec.texts))
+        if spec.tokenizer is not None:
+            readers.append(partial(_load_tokenizer, spec.tokenizer))
+    elif isinstance(spec, FilesPayload):
+        readers.extend(partial(_read_archive, path) for path in spec.paths)
+    problems = []
+    for read in readers:
+        try:
+            read()
+        except InputError as exc:
+            problems.append(str(exc))
+    return problems

@@ -31,6 +31,14 @@ _GROUP_EXIT_TIMEOUT_S = 10.0
 def check_ports(ports: Mapping[str, int]) -> None:
     """Refuse ports out of range or already bound on the loopback address, naming each of them."""
     problems = []
+    flags_by_port: dict[int, list[str]] = {}
+    for flag, port in ports.items():
+        flags_by_port.setdefault(port, []).append(flag)
+    problems += [
+        f"{' and '.join(flags)} are both {port}: expected one port each"
+        for port, flags in flags_by_port.items()
+        if len(flags) > 1
+    ]
     for flag, port in ports.items():
         if port not in PORT_RANGE:
             problems.append(f"{flag} {port}: expected a port within 1..65535")

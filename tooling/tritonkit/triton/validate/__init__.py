@@ -55,6 +55,9 @@ _SCHEDULER_CLASH = re.compile(
     r'Field "(\w+)" is specified along with field "(\w+)", another member of oneof "scheduling_choice"'
 )
 _NVIDIA_GPUS = Path("/proc/driver/nvidia/gpus")
+# Real configs are a few KiB even with hundreds of tensors; beyond this a file is not a config, and
+# reading it would list problems by the hundred thousand.
+_MAX_CONFIG_BYTES = 1 << 20
 
 
 def validate_path(path: Path) -> list[Problem]:
@@ -109,10 +112,16 @@ def validate_model(
 def _load(file: Path) -> tuple[ModelConfig | None, list[Problem]]:
     if not file.is_file():
         return None, [Problem(file, "<file>", "missing", f"a {CONFIG_FILE} in every model directory")]
+    size = file.stat().st_size
+    if size > _MAX_CONFIG_BYTES:
+        return None, [Problem(file, "<file>", f"{size} bytes", f"a {CONFIG_FILE} under {_MAX_CONFIG_BYTES} bytes")]
     try:
-        return parse(file.read_text(), file), []
+        return parse(file.read_text(encoding="utf-8"), file), []
     except OSError as exc:
         return None, [Problem(file, "<file>", f"unreadable ({exc.strerror})", f"a readable {CONFIG_FILE}")]
+    except UnicodeDecodeError as exc:
+        value = f"byte {exc.object[exc.start]:#04x} at offset {exc.start}"
+        return None, [Problem(file, "<encoding>", value, f"a {CONFIG_FILE} in UTF-8 text")]
     except InputError as exc:
         detail = str(exc).removeprefix(f"{file}:")  # "line:column : what is wrong"
         clash = _SCHEDULER_CLASH.search(detail)

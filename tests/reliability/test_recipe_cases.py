@@ -1,0 +1,222 @@
+"""`tritonkit export` on a spoiled recipe: refused before anything is exported (most before torch
+is even imported); paths in a recipe stay inside its folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.harness import Case, check, params
+from tests.reliability.samples import RECIPE, SENTENCES, changed, dumped, recipe_setup, without
+
+EXPORT = ("export", "recipe.yaml")
+
+
+def source_case(case_id: str, source: dict[str, str], fragments: tuple[str, ...]) -> Case:
+    """A source the recipe names well but that is not there: found when the export resolves it,
+    before anything is built."""
+    return Case(f"recipe-{case_id}", EXPORT, fragments, setup=recipe_setup(dumped(changed(RECIPE, "source", source))))
+
+
+def recipe_case(
+    case_id: str, path: str, value: object, fragments: tuple[str, ...], readme: str = "", **files: str | bytes
+) -> Case:
+    setup = recipe_setup(dumped(changed(RECIPE, path, value)), **files)
+    return Case(f"recipe-{case_id}", EXPORT, ("recipe.yaml", *fragments), setup=setup, readme=readme)
+
+
+def spec_case(case_id: str, data: dict[str, object], fragments: tuple[str, ...]) -> Case:
+    return Case(f"recipe-{case_id}", EXPORT, ("recipe.yaml", *fragments), setup=recipe_setup(dumped(data)))
+
+
+OUTSIDE = "leaves the recipe's folder"
+CASES = [
+    recipe_case("name-pattern", "name", "Bad-Name", ("name: String should match pattern",)),
+    recipe_case(
+        "name-traversal", "name", "../x", ("name: String should match pattern",), readme="a recipe name `../x`"
+    ),
+    recipe_case("name-too-long", "name", "m" * 100, ("name: String should have at most 64 characters",)),
+    recipe_case(
+        "task-unknown", "task", "translation", ("task: Input should be 'sentence-embedding' or 'text-classification'",)
+    ),
+    recipe_case(
+        "source-none", "source", {}, ("source: Value error, give exactly one of package, path, hub_id (got none)",)
+    ),
+    recipe_case(
+        "source-two",
+        "source",
+        {"package": "x", "path": "y"},
+        ("give exactly one of package, path, hub_id (got ['package', 'path'])",),
+    ),
+    recipe_case(
+        "source-package-code", "source", {"package": "os; rm -rf /"}, ("source.package: String should match pattern",)
+    ),
+    recipe_case(
+        "source-hub-traversal",
+        "source",
+        {"hub_id": "../../etc/passwd"},
+        ("source.hub_id: String should match pattern",),
+    ),
+    recipe_case(
+        "source-revision-without-hub",
+        "source",
+        {"package": "x", "revision": "main"},
+        ("revision only applies to hub_id",),
+    ),
+    recipe_case(
+        "source-path-outside",
+        "source",
+        {"path": "../weights"},
+        ("source.path = '../weights': " + OUTSIDE,),
+        readme="`source.path: ../weights`",
+    ),
+    source_case(
+        "source-path-missing", {"path": "weights"}, ("source (folder ", "weights): not found (expected a folder")
+    ),
+    source_case("source-path-a-file", {"path": "texts/evaluation.txt"}, ("evaluation.txt): not a folder",)),
+    source_case("source-path-no-config", {"path": "texts"}, ("texts has no config.json",)),
+    source_case(
+        "source-package-absent", {"package": "no_such_package_here"}, ("source.package 'no_such_package_here' is not",)
+    ),
+    recipe_case("opset-13", "opset", 13, ("opset: Input should be greater than or equal to 14",)),
+    recipe_case("opset-2-31", "opset", 2**31, ("opset: Input should be less than or equal to 28",)),
+    recipe_case("opset-a-string", "opset", "17", ("opset: Input should be a valid integer", "(got '17')")),
+    recipe_case("sequence-zero", "max_sequence_length", 0, ("max_sequence_length: Input should be greater than 0",)),
+    recipe_case(
+        "sequence-2-40",
+        "max_sequence_length",
+        2**40,
+        ("max_sequence_length: Input should be less than or equal to 65536",),
+    ),
+    recipe_case("variant-unknown", "variants", ["fp32", "int4"], ("variants.1: Input should be 'fp32'",)),
+    recipe_case("variants-a-string", "variants", "fp32", ("variants: Input should be a valid tuple",)),
+    recipe_case(
+        "profile-unknown", "profile", "fast", ("profile: Input should be 'latency', 'throughput' or 'balanced'",)
+    ),
+    recipe_case(
+        "gate-negative",
+        "gates",
+        {"fp32": {"max_abs_diff": -1}},
+        ("gates.fp32.max_abs_diff: Input should be greater than 0",),
+    ),
+    recipe_case(
+        "gate-nan",
+        "gates",
+        {"fp32": {"max_abs_diff": float("nan")}},
+        ("gates.fp32.max_abs_diff: Input should be a finite number",),
+    ),
+    recipe_case(
+        "gate-cosine-above-one",
+        "gates",
+        {"int8_dynamic": {"min_cosine": 1.5}},
+        ("gates.int8_dynamic.min_cosine: Input should be less than or equal to 1",),
+    ),
+    recipe_case(
+        "gate-unknown-variant", "gates", {"int4": {"min_cosine": 0.9}}, ("gates.int4.[key]: Input should be 'fp32'",)
+    ),
+    recipe_case(
+        "gate-typo", "gates", {"fp32": {"max_abs": 1}}, ("gates.fp32.max_abs: Extra inputs are not permitted",)
+    ),
+    recipe_case(
+        "distill-keep-zero", "distillation.keep_every", 0, ("distillation.keep_every: Input should be greater than 0",)
+    ),
+    recipe_case(
+        "distill-steps-negative",
+        "distillation.steps",
+        -1,
+        ("distillation.steps: Input should be greater than or equal to 0",),
+    ),
+    recipe_case(
+        "distill-steps-huge",
+        "distillation.steps",
+        10**12,
+        ("distillation.steps: Input should be less than or equal to 1000000",),
+    ),
+    recipe_case(
+        "distill-rate-inf",
+        "distillation.learning_rate",
+        float("inf"),
+        ("distillation.learning_rate: Input should be a finite number",),
+    ),
+    recipe_case(
+        "distill-text-outside",
+        "distillation.text_file",
+        "../../etc/passwd",
+        ("distillation.text_file = '../../etc/passwd': " + OUTSIDE,),
+        readme="a text file `../../etc/passwd`",
+    ),
+    recipe_case(
+        "knobs-invalid",
+        "knobs",
+        {"max_batch_size": -1},
+        ("knobs.max_batch_size: Input should be greater than or equal to 0",),
+    ),
+    recipe_case("unknown-key", "varaints", ["fp32"], ("varaints: Extra inputs are not permitted",)),
+    spec_case("texts-missing-field", without(RECIPE, "evaluation_texts"), ("evaluation_texts: Field required",)),
+    recipe_case(
+        "texts-outside",
+        "evaluation_texts",
+        "../evaluation.txt",
+        ("evaluation_texts = '../evaluation.txt': " + OUTSIDE,),
+    ),
+    recipe_case("texts-outside-by-symlink-name", "evaluation_texts", "texts/../../x.txt", (OUTSIDE,)),
+    recipe_case(
+        "texts-not-found", "evaluation_texts", "texts/absent.txt", ("evaluation_texts = ", "absent.txt: file not found")
+    ),
+    recipe_case(
+        "texts-absolute-not-found",
+        "calibration_texts",
+        "/nonexistent/calibration.txt",
+        ("calibration_texts = /nonexistent/calibration.txt: file not found",),
+    ),
+    recipe_case(
+        "texts-non-utf8",
+        "evaluation_texts",
+        "texts/latin1.txt",
+        (
+            "evaluation_texts: ",
+            "latin1.txt: not UTF-8 text (byte 0xe9",
+        ),
+        readme="evaluation texts in Latin-1",
+        **{"texts/latin1.txt": "caf\xe9\n".encode("latin-1")},
+    ),
+    recipe_case(
+        "texts-empty",
+        "evaluation_texts",
+        "texts/empty.txt",
+        ("empty.txt: no text lines",),
+        **{"texts/empty.txt": "\n\n"},
+    ),
+    recipe_case(
+        "texts-dev-zero", "calibration_texts", "/dev/zero", ("calibration_texts: /dev/zero: not a regular file",)
+    ),
+    recipe_case("texts-a-directory", "evaluation_texts", "texts", ("texts: a directory",)),
+    recipe_case(
+        "texts-nul",
+        "evaluation_texts",
+        "te\0xt",
+        ("evaluation_texts: Value error, path 'te\\x00xt' contains a NUL character",),
+    ),
+    Case(
+        "recipe-every-text-problem-at-once",
+        EXPORT,
+        ("evaluation_texts = ", "absent.txt: file not found", "calibration_texts: ", "empty.txt: no text lines"),
+        setup=recipe_setup(
+            dumped({**RECIPE, "evaluation_texts": "absent.txt", "calibration_texts": "empty.txt"}), **{"empty.txt": ""}
+        ),
+    ),
+    Case(
+        "recipe-existing-model-without-force",
+        (*EXPORT, "--model-repository", "repo"),
+        ("repo: mini_fp32 already exist; pass --force",),
+        setup=recipe_setup(
+            dumped(RECIPE), **{"repo/mini_fp32/config.pbtxt": "", "weights/config.json": "{}", "more.txt": SENTENCES}
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_recipe_refused(case: Case, tmp_path: Path) -> None:
+    check(case, tmp_path)

@@ -1,0 +1,106 @@
+"""argparse types for tritonkit's flags: each value checked where it enters, so a bad flag is a
+usage error naming it (exit 2) before any work starts, never a bind to a wrapped port or a hang."""
+
+from __future__ import annotations
+
+import math
+from argparse import ArgumentTypeError
+from collections.abc import Callable
+from pathlib import Path
+from typing import get_args
+
+from tritonkit.inputs import EXCERPT_CHARS, excerpt, path_problem
+
+MAX_PORT = 65_535
+
+
+def port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a port number 1-{MAX_PORT}, got {excerpt(text)}") from None
+    if not 1 <= value <= MAX_PORT:
+        raise ArgumentTypeError(f"expected a port number 1-{MAX_PORT}, got {value}")
+    return value
+
+
+def host_port(text: str) -> str:
+    """`host:port` as tritonclient takes it (no scheme)."""
+    host, _, number = text.rpartition(":")
+    if "://" in text or not host or "/" in host or any(c.isspace() for c in host):
+        raise ArgumentTypeError(f"expected HOST:PORT (e.g. 127.0.0.1:8001, no scheme), got {excerpt(text)}")
+    port(number)
+    return text
+
+
+def path(text: str) -> Path:
+    problem = path_problem(text)
+    if problem:
+        raise ArgumentTypeError(f"path {excerpt(text)} {problem}")
+    return Path(text)
+
+
+def output_dir(text: str) -> Path:
+    """A directory to write into: absent (it is created) or a directory."""
+    directory = path(text)
+    if directory.exists() and not directory.is_dir():
+        raise ArgumentTypeError(f"{directory} exists and is not a directory")
+    return directory
+
+
+def output_file(text: str) -> Path:
+    file = path(text)
+    if file.is_dir():
+        raise ArgumentTypeError(f"{file} is a directory; expected a file to write")
+    return file
+
+
+def bounded_int(low: int, high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ArgumentTypeError(f"expected a whole number {low}-{high}, got {excerpt(text)}") from None
+        if not low <= value <= high:
+            raise ArgumentTypeError(f"expected a whole number {low}-{high}, got {value}")
+        return value
+
+    return parse
+
+
+def _positive(text: str, high: float) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ArgumentTypeError(f"expected a number, got {excerpt(text)}") from None
+    if not (math.isfinite(value) and 0 < value <= high):
+        raise ArgumentTypeError(f"expected a number above 0 and at most {high:g}, got {excerpt(text)}")
+    return value
+
+
+def number_list(high: float) -> Callable[[str], list[float]]:
+    """Comma-separated positive numbers, sorted."""
+
+    def parse(text: str) -> list[float]:
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            raise ArgumentTypeError(f"expected comma-separated numbers, got {excerpt(text)}")
+        return sorted(_positive(part, high) for part in parts)
+
+    return parse
+
+
+def variant_list(text: str) -> tuple[str, ...]:
+    from tritonkit.specs import VariantName
+
+    known = get_args(VariantName)
+    names = tuple(part.strip() for part in text.split(",") if part.strip())
+    if not names:
+        raise ArgumentTypeError(f"expected comma-separated variants, got {excerpt(text)}; some of {', '.join(known)}")
+    unknown = [name[:EXCERPT_CHARS] for name in names if name not in known]
+    if unknown:
+        raise ArgumentTypeError(f"unknown variant(s) {unknown}; expected some of {', '.join(known)}")
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ArgumentTypeError(f"variant(s) named twice: {', '.join(repeated)}")
+    return names

@@ -1,0 +1,57 @@
+"""What measuring targets needs that can be checked before a server starts: each target's model in
+the local repository, a tokenizer for every tokens payload, the files every payload names, the
+levels a sweep would reach. Every problem is reported at once, so a check fails in a second rather
+than after a server start."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from tritonkit.errors import InputError
+from tritonkit.inputs import listed
+from tritonkit.measure.payloads import payload_file_problems
+from tritonkit.specs import OpenLoopLoad, TargetSpec, TokensPayload
+
+CONFIG_FILE = "config.pbtxt"
+
+
+def check_before_start(source: Path, targets: Sequence[TargetSpec], repository: Path | None) -> None:
+    """`repository`: the local model repository the targets' models are served from, or None for a
+    running server (whose models only the server knows)."""
+    problems = _repository_problems(targets, repository) if repository is not None else []
+    for target in targets:
+        if isinstance(target.payload, TokensPayload) and target.payload.tokenizer is None:
+            problems.append(f"target '{target.name}': a tokens payload needs `tokenizer:` on a running server")
+        problems += payload_file_problems(target.payload)
+    if problems:
+        unique = list(dict.fromkeys(problems))  # targets often share a texts file
+        raise InputError(f"{source}: cannot measure its targets:\n" + listed([f"  {p}" for p in unique]))
+
+
+def _repository_problems(targets: Sequence[TargetSpec], repository: Path) -> list[str]:
+    if not repository.is_dir():
+        state = "not a directory" if repository.exists() else "not found"
+        return [f"model repository {repository}: {state} (--model-repository)"]
+    return [
+        f"target '{target.name}': model '{target.model}' is not in {repository} (no {target.model}/{CONFIG_FILE})"
+        for target in targets
+        if not (repository / target.model / CONFIG_FILE).is_file()
+    ]
+
+
+def check_levels(target: TargetSpec, levels: list[float] | None, max_steps: int) -> None:
+    """Every level a sweep would run (the given ones, or doubling from the target's own level)
+    within the bounds the target's load itself has."""
+    load = target.load
+    field = "rate_per_s" if isinstance(load, OpenLoopLoad) else "concurrency"
+    steps = levels or [load.level * 2**i for i in range(max_steps)]
+    flag = "--levels" if levels else f"--max-steps {max_steps} (doubling from {load.level:g})"
+    for level in steps[:max_steps]:
+        value = level if isinstance(load, OpenLoopLoad) else max(1, round(level))
+        try:
+            type(load).model_validate(load.model_dump() | {field: value})
+        except ValidationError as exc:
+            raise InputError(f"{flag}: a step at {field} {level:g}: {exc.errors()[0]['msg']}") from None
