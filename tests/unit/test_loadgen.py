@@ -12,15 +12,23 @@ import asyncio
 import itertools
 import re
 from collections.abc import Callable, Coroutine
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 import pytest
 
-from tritonkit.measure.client import RequestFailed, StatsSnapshot
+from tritonkit.measure.client import RequestFailed, StatsSnapshot, kind_of
 from tritonkit.measure.energy import NvmlMeter
 from tritonkit.measure.loadgen import LATE_AFTER_NS, LoadRun, run_load
-from tritonkit.measure.measurement import WindowStats
+from tritonkit.measure.measurement import (
+    CONNECTION,
+    NOT_SENT,
+    REJECTED_QUEUE_FULL,
+    REJECTED_QUEUE_TIMEOUT,
+    WindowStats,
+    backlog_growth,
+)
 from tritonkit.measure.stats import within
 from tritonkit.measure.summary import Edge, Host, summarize_run
 from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, RandomPayload, SloSpec, TargetSpec
@@ -97,8 +105,9 @@ def check_edges(result: LoadRun[Any], fake: Fake) -> None:
     assert [s[0] for s in result.snapshots] == list(range(len(result.snapshots)))
     assert result.snapshots[-1][1] == 0 and fake.in_flight == 0
     assert np.all(np.diff(result.boundaries) > 0) and result.boundaries[0] >= result.started_ns
-    # Every request that was sent is in the log, answered after it was sent.
-    assert len(result.done_ns) == len(fake.started) == len(result.error)
+    # Every request that was sent is in the log, answered after it was sent; so are those that were
+    # due but never left (the open loop's backlog at its max_in_flight cap when the run ended).
+    assert len(result.done_ns) == len(result.error) == len(fake.started) + result.error.count(NOT_SENT)
     assert sorted(fake.started) == list(range(len(fake.started)))
     assert np.all(result.sent_ns >= result.scheduled_ns) and np.all(result.done_ns >= result.sent_ns)
     assert [w.index for w in result.windows] == list(range(len(result.windows)))
@@ -144,6 +153,25 @@ def _in_time(function: Callable[[], LoadRun[Any]], seconds: float) -> LoadRun[An
     thread.join(seconds)
     assert not thread.is_alive(), f"the load did not finish within {seconds} s"
     return results[0]
+
+
+def test_a_slow_snapshot_never_moves_a_window_edge() -> None:
+    """Statistics calls at the edges run beside the load: a server slow to answer them (here 1 s,
+    five windows) neither stretches the windows nor loses a snapshot; the run waits for them."""
+    fake = Fake(latency_s=0.002)
+
+    async def slow() -> tuple[int, int]:
+        taken = await fake.snapshot()
+        await asyncio.sleep(1.0)
+        return taken
+
+    load = closed(concurrency=2)
+    result = run(load, fake.send, slow)
+    assert len(result.windows) == load.max_windows == 3
+    assert len(result.snapshots) == len(result.boundaries) + 1
+    assert [s[0] for s in result.snapshots] == list(range(len(result.snapshots)))
+    late_ns = [edge - result.boundaries[0] - k * 200 * MS for k, edge in enumerate(result.boundaries)]
+    assert all(0 <= late < 500 * MS for late in late_ns)  # on schedule: far less than one slow snapshot
 
 
 # -- open loop ----------------------------------------------------------------------------------
@@ -222,12 +250,19 @@ def test_max_in_flight_caps_requests_and_the_waits_count_as_lateness() -> None:
     # The schedule is kept (due times on the 5 ms grid), the sends are not: 2 x 50/s leave at most.
     offsets = np.sort(result.scheduled_ns - result.started_ns)
     assert offsets.tolist() == [int(i * 5 * MS) for i in range(offsets.size)]
+    sent = np.asarray(result.error) != NOT_SENT
     elapsed_s = (result.boundaries[-1] - result.started_ns) / 1e9
-    assert offsets.size < 0.75 * 200 * elapsed_s
-    lag = result.sent_ns - result.scheduled_ns
+    assert sent.sum() < 0.75 * 200 * elapsed_s
+    lag = (result.sent_ns - result.scheduled_ns)[sent]
     assert (lag > LATE_AFTER_NS).mean() > 0.5 and lag.max() > 100 * MS
     # Latency runs from the due time, so the wait for a slot is in it.
-    assert np.all(latency_ns(result) >= lag + 15 * MS)
+    assert np.all(latency_ns(result)[sent] >= lag + 15 * MS)
+    # The backlog when the run ended is not sent (that would only lengthen the drain) but logged as
+    # failed, due before the end: everything the schedule offered by then is in the log.
+    unsent = result.scheduled_ns[~sent]
+    assert unsent.size > 10 and unsent.max() <= result.done_ns.max()
+    assert offsets.size == int((result.done_ns[~sent][0] - result.started_ns) // (5 * MS)) + 1
+    assert result.error_examples[NOT_SENT] == "due while the client waited at its max_in_flight cap (2)"
 
 
 def test_an_unexpected_exception_from_send_is_not_swallowed() -> None:
@@ -453,7 +488,10 @@ def test_summarize_run_counts_what_was_due_in_the_measured_windows() -> None:
     assert m.requests_per_s == 94.0 and m.inferences_per_s == 376.0
     assert (m.late_sends, m.max_send_lag_us) == (20, 3000.0)
     assert m.client_cpu_percent == 25.0
-    assert m.windows == synthetic_run().windows
+    # Each window gains its backlog at its end: requests 199 and 200 (due at the edge) are
+    # outstanding; Triton's queue time is the window's statistics delta, 1 ms per request.
+    assert m.windows == tuple(replace(w, outstanding=2, server_queue_us=1000.0) for w in synthetic_run().windows)
+    assert not m.queue_growing and not any("queue growing" in w for w in m.warnings)
 
 
 def test_summarize_run_server_breakdown_is_the_delta_over_the_period() -> None:
@@ -567,3 +605,107 @@ def test_summarize_run_on_a_real_run() -> None:
     assert m.server.requests == answered["n"] - result.snapshots[first].stats.success_count  # type: ignore[union-attr]
     assert m.server.request_us == 9000.0 and m.server.average_batch_size == pytest.approx(8.0, rel=0.05)
     assert m.late_sends == 0 and m.energy.joules_per_inference is None
+
+
+# -- overload: a backlog that grows, or a queue that sheds ---------------------------------------
+
+
+class OneAtATime:
+    """A server with one worker (5 ms per request) and Triton-like statistics; with a `limit`, it
+    rejects requests that would find `limit` already waiting, as a bounded queue policy does."""
+
+    SERVICE_S = 0.005
+
+    def __init__(self, limit: int | None = None) -> None:
+        self.worker = asyncio.Lock()
+        self.limit = limit
+        self.waiting = 0
+        self.served = 0
+        self.queue_ns = 0
+
+    async def send(self, i: int) -> None:
+        if self.limit is not None and self.waiting >= self.limit:
+            await asyncio.sleep(0)
+            raise RequestFailed(REJECTED_QUEUE_FULL, "Exceeds maximum queue size")
+        arrived = asyncio.get_running_loop().time()
+        self.waiting += 1
+        async with self.worker:
+            self.waiting -= 1
+            self.queue_ns += int((asyncio.get_running_loop().time() - arrived) * 1e9)
+            await asyncio.sleep(self.SERVICE_S)
+            self.served += 1
+
+    async def edge(self) -> Edge:
+        snapshot = replace(stats(self.served), queue_ns=self.queue_ns)
+        return Edge(snapshot, None)
+
+
+def overloaded(server: OneAtATime) -> Any:
+    """Twice the capacity (at most 200/s), offered for three 0.2 s windows, capped at 64 in flight."""
+    load = open_(rate_per_s=400, max_in_flight=64, warmup_s=0.1, duration_s=0.6, request_timeout_s=5)
+    return summarize_run(target(load), run(load, server.send, server.edge), 1, HOST, None)
+
+
+def test_an_overload_without_a_bounded_queue_shows_the_backlog_growing() -> None:
+    m = overloaded(OneAtATime())
+    outstanding = [w.outstanding for w in m.windows]
+    assert all(o is not None for o in outstanding)
+    assert outstanding == sorted(outstanding) and outstanding[-1] > 2 * outstanding[0]  # type: ignore[operator]
+    assert m.queue_growing and any(
+        w.startswith("queue growing over 3 windows: requests outstanding") for w in m.warnings
+    )
+    # The cap was reached: the backlog at the end was never sent, and counts as failed.
+    assert m.rejected == 0 and m.errors.get(NOT_SENT, 0) > 0
+    assert any("never sent" in w for w in m.warnings)
+    assert m.late_sends > 0
+
+
+def test_an_overload_against_a_bounded_queue_is_shed_not_queued() -> None:
+    m = overloaded(OneAtATime(limit=4))
+    assert not m.queue_growing
+    assert m.rejected == m.errors[REJECTED_QUEUE_FULL] > 0 and m.rejected_rate == m.rejected / m.sent
+    assert NOT_SENT not in m.errors and "timeout" not in m.errors
+    # Accepted requests waited behind at most 4 others: their queue time stays bounded.
+    assert all(w.server_queue_us is not None and w.server_queue_us < 1e6 for w in m.windows)
+    assert all(w.outstanding is not None and w.outstanding < 64 for w in m.windows)
+
+
+def test_backlog_growth_needs_a_sustained_material_rise() -> None:
+    def windows(
+        outstanding: list[int | None], queue_us: list[float | None] | None = None, answered: int = 10
+    ) -> tuple[WindowStats, ...]:
+        queue = queue_us or [None] * len(outstanding)
+        return tuple(
+            WindowStats(i, answered, 0, 10.0, 1.0, outstanding=o, server_queue_us=q)
+            for i, (o, q) in enumerate(zip(outstanding, queue, strict=True))
+        )
+
+    assert backlog_growth(windows([30, 300, 600])) == (
+        "queue growing over 3 windows: requests outstanding at the window's end 30 → 600 (offered load above capacity)"
+    )
+    grown = backlog_growth(windows([300, 400, 500], [400e3, 900e3, 1.1e6], answered=800))  # 200 vs 1600: 12.5%
+    assert grown is not None and grown.endswith(
+        "server queue time per request 400.0 → 1100.0 ms (offered load above capacity)"
+    )
+    assert backlog_growth(windows([300, 350, 400], answered=800)) is None  # 100 vs 1600: within 10%
+    assert backlog_growth(windows([30, 300, 290])) is None  # fell back: not sustained
+    assert backlog_growth(windows([0, 5, 12])) is None  # rising, but within noise
+    assert backlog_growth(windows([20, 25, 18], [47e3, 60e3, 95e3])) is None  # a bounded queue filling up
+    assert backlog_growth(windows([30])) is None  # one window shows no trend
+    assert backlog_growth(windows([30, None, 600])) is None  # a gap: no claim
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "kind"),
+    [
+        ("StatusCode.UNAVAILABLE", "Exceeds maximum queue size", REJECTED_QUEUE_FULL),
+        ("503", "Exceeds maximum queue size", REJECTED_QUEUE_FULL),
+        ("StatusCode.UNAVAILABLE", "Request timeout expired", REJECTED_QUEUE_TIMEOUT),
+        ("StatusCode.UNAVAILABLE", "failed to connect to all addresses; last error: ... Socket closed", CONNECTION),
+        ("StatusCode.UNAVAILABLE", "Request for unknown model: 'x' is not ready", "UNAVAILABLE"),
+        ("400", "input_ids: wrong shape", "HTTP 400"),
+        (None, "", "error"),
+    ],
+)
+def test_failures_are_classified_by_status_and_triton_words(status: str | None, message: str, kind: str) -> None:
+    assert kind_of(status, message) == kind

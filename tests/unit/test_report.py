@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib.image
@@ -16,7 +17,15 @@ import pytest
 
 from tritonkit.errors import InputError
 from tritonkit.measure import sweep as sweeps
-from tritonkit.measure.measurement import Energy, Measurement, RequestLog, ServerBreakdown, WindowStats
+from tritonkit.measure.measurement import (
+    REJECTED_QUEUE_FULL,
+    REJECTED_QUEUE_TIMEOUT,
+    Energy,
+    Measurement,
+    RequestLog,
+    ServerBreakdown,
+    WindowStats,
+)
 from tritonkit.measure.stats import summarize
 from tritonkit.report import plots, render_report, write_report
 from tritonkit.slo import Check, Verdict
@@ -154,7 +163,7 @@ def test_results_json_is_strict_and_carries_the_checks(files: dict[str, bytes]) 
     p99 = results["verdicts"][1]["checks"][1]
     assert p99 | {"margin": round(p99["margin"], 6)} == {
         "metric": "p99", "limit": 8.0, "actual": 10.0, "unit": "ms", "upper_bound": True, "passed": False,
-        "margin": -0.25,
+        "margin": -0.25, "detail": "",
     }  # fmt: skip
     fast = results["measurements"][0]
     assert "raw" not in fast and fast["latency"]["p99_us"] == FAST.latency.p99_us  # type: ignore[union-attr]
@@ -192,6 +201,45 @@ def test_a_run_without_any_success_renders_what_is_known() -> None:
     assert results["measurements"][0]["latency"] is None and results["measurements"][0]["client_overhead_us"] is None
     summary = next(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
     assert summary["p99_ms"] == "" and summary["energy_j_per_inference"] == "" and summary["client_overhead_us"] == ""
+
+
+def test_shed_load_and_a_growing_queue_are_shown_apart() -> None:
+    """Rejections are their own error kind and rate; each window's backlog is tabled, and a rising
+    one is flagged, in the tables and in results.json."""
+    base = measurement("overload")
+    growing = tuple(
+        replace(w, outstanding=100 * (w.index + 1), server_queue_us=50_000.0 * (w.index + 1)) for w in base.windows
+    )
+    unbounded = replace(base, target="no policy", errors={"not sent": 6}, windows=growing)
+    shed = replace(
+        base,
+        target="latency policy",
+        errors={REJECTED_QUEUE_FULL: 81, REJECTED_QUEUE_TIMEOUT: 9},
+        error_examples={REJECTED_QUEUE_FULL: "Exceeds maximum queue size"},
+        windows=tuple(replace(w, outstanding=18, server_queue_us=60_000.0) for w in base.windows),
+    )
+    files = render_report("overload", [unbounded, shed])
+    md = files["report.md"].decode()
+    assert "| no policy | 270 | 2.22 % | not sent: 6 | 0 % | yes |" in md
+    assert (
+        "| latency policy | 270 | 33.3 % | rejected: queue full: 81; rejected: queue timeout: 9 | 33.3 % | no |" in md
+    )
+    assert md.count("| no policy | ") == 3 + 3  # three tables, three windows
+    assert re.search(r"\| no policy \| 2 \| yes \| 100 \| [0-9.]+ \| 0 \| 300 \| 150 \|", md)
+    assert re.search(r"\| latency policy \| 0 \| yes \| 100 \| [0-9.]+ \| 0 \| 18 \| 60 \|", md)
+    assert "latency policy: error rejected: queue full: Exceeds maximum queue size" in md
+    results = json.loads(files["results.json"])
+    assert [m["queue_growing"] for m in results["measurements"]] == [True, False]
+    assert [m["rejected"] for m in results["measurements"]] == [0, 90]
+    assert results["measurements"][0]["windows"][2] | {"p99_us": None} == {
+        "index": 2, "completed": 90, "errors": 0, "throughput_per_s": 100.0, "p99_us": None,
+        "outstanding": 300, "server_queue_us": 150_000.0,
+    }  # fmt: skip
+    summary = list(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
+    assert [(row["rejected_rate"], row["queue_growing"]) for row in summary] == [
+        ("0.0", "True"),
+        (str(90 / 270), "False"),
+    ]
 
 
 def test_rendering_is_deterministic(files: dict[str, bytes]) -> None:

@@ -8,8 +8,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
+from tritonkit.check import CheckResult, verdict_table
 from tritonkit.measure import sweep
-from tritonkit.measure.measurement import Energy, Measurement, RequestLog
+from tritonkit.measure.measurement import REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT, Energy, Measurement, RequestLog
 from tritonkit.measure.stats import LatencySummary, percentile, summarize, within
 from tritonkit.slo import Check, judge
 from tritonkit.specs import SloSpec
@@ -119,7 +120,7 @@ def test_failures_have_negative_margins_and_a_reason_each() -> None:
     assert verdict.reasons == (
         "p99 15 ms, target ≤ 12 ms",
         "throughput 150 inf/s, target ≥ 200 inf/s",
-        "error rate 2 %, target ≤ 1 %",
+        "error rate 2 % (1.5 % timeout, 0.5 % UNAVAILABLE), target ≤ 1 %",
     )
 
 
@@ -134,8 +135,40 @@ def test_any_error_fails_the_default_slo() -> None:
     (check,) = verdict.checks
     assert (check.metric, check.limit, check.actual, check.passed) == ("error rate", 0.0, 0.01, False)
     assert check.margin is None  # no headroom can be expressed as a fraction of a zero limit
-    assert verdict.reasons == ("error rate 0.01 %, target ≤ 0 %",)
+    assert verdict.reasons == ("error rate 0.01 % (0.01 % timeout), target ≤ 0 %",)
     assert judge("t", measurement(latency=FAST), SloSpec()).passed
+
+
+def test_rejections_are_failed_requests_with_a_note_of_their_own() -> None:
+    """Shed load counts against max_error_rate like any failed request, and the verdict says so."""
+    errors = {REJECTED_QUEUE_FULL: 30, REJECTED_QUEUE_TIMEOUT: 10, "timeout": 0}
+    result = measurement(latency=FAST, sent=400, errors={k: v for k, v in errors.items() if v})
+    assert (result.rejected, result.rejected_rate) == (40, 0.1)
+    shedding = judge("t", result, SloSpec(max_error_rate=0.05))
+    assert not shedding.passed
+    assert shedding.reasons == (
+        "error rate 10 % (7.5 % rejected: queue full, 2.5 % rejected: queue timeout), target ≤ 5 %",
+    )
+    assert shedding.notes[-1] == (
+        "40 of 400 requests (10.00%) were rejected by the server's queue policy (load shed): "
+        "counted as failed in the error rate"
+    )
+    assert judge("t", result, SloSpec(max_error_rate=0.1)).passed  # an SLO may allow shedding
+    assert not any("rejected" in n for n in judge("t", measurement(latency=FAST, sent=9), SloSpec()).notes)
+
+
+def test_the_verdict_table_shows_rejections_and_a_growing_queue() -> None:
+    shed = measurement(latency=FAST, sent=400, errors={REJECTED_QUEUE_FULL: 40})
+    growing = "queue growing over 3 windows: requests outstanding at the window's end 30 → 600"
+    queued = measurement(latency=FAST, sent=400, warnings=(growing,))
+    slo = SloSpec(p99_ms=20, max_error_rate=0.05)
+    table = verdict_table(CheckResult((shed, queued), (judge("shed", shed, slo), judge("queued", queued, slo))))
+    header, _, shed_row, *rest = table.splitlines()
+    assert header.split()[-2:] == ["rejected", "margins"]
+    assert shed_row.split()[2:8] == ["FAIL", "5.00", "15.00", "100.0", "10.00%", "10.00%"]
+    assert "    ✗ error rate 10 % (10 % rejected: queue full), target ≤ 5 %" in rest
+    assert "    errors rejected: queue full: 40, e.g. " in rest
+    assert f"    ! {growing}" in rest
 
 
 def test_nothing_measured_fails_every_latency_check() -> None:

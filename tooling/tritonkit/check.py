@@ -3,12 +3,12 @@ running server or on a local one started for the check."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tritonkit.errors import InputError
+from tritonkit.interrupts import run_async
 from tritonkit.measure.external import Record, measurement_from_records
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.runner import measure_target
@@ -35,7 +35,7 @@ def run_check(spec: TargetsSpec, host: Host, progress: Progress = print) -> Chec
     measurements, verdicts = [], []
     for target in spec.targets:
         progress(f"measuring {target.name}: {target.model}, {describe_load(target)}")
-        measurement = asyncio.run(measure_target(target, host))
+        measurement = run_async(measure_target(target, host))
         measurements.append(measurement)
         verdicts.append(judge(target.name, measurement, target.slo))
     return CheckResult(tuple(measurements), tuple(verdicts))
@@ -97,7 +97,7 @@ def run_sweep(
     for level in steps[:max_steps]:
         step = _at_level(target, level)
         progress(f"sweep step {len(points) + 1}: {describe_load(step)}")
-        point = asyncio.run(measure_target(step, host))
+        point = run_async(measure_target(step, host))
         points.append(point)
         if levels is None and not meets_p99(point, p99_limit_ms):
             break
@@ -114,7 +114,8 @@ def _at_level(target: TargetSpec, level: float) -> TargetSpec:
 def verdict_table(result: CheckResult) -> str:
     """The terminal summary: one row per target with its margins, then why each failure failed."""
     header = (
-        f"{'target':<28} {'model':<30} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>8} {'inf/s':>8} {'errors':>7}  margins"
+        f"{'target':<28} {'model':<30} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>8} {'inf/s':>8} {'errors':>7} "
+        f"{'rejected':>8}  margins"
     )
     lines = [header, "-" * len(header)]
     for measurement, verdict in zip(result.measurements, result.verdicts, strict=True):
@@ -127,7 +128,8 @@ def verdict_table(result: CheckResult) -> str:
         )
         lines.append(
             f"{verdict.target:<28} {verdict.model:<30} {'PASS' if verdict.passed else 'FAIL':<7} {p50:>8} {p99:>8} "
-            f"{measurement.inferences_per_s:>8.1f} {measurement.error_rate:>7.2%}  {margins}"
+            f"{measurement.inferences_per_s:>8.1f} {measurement.error_rate:>7.2%} "
+            f"{measurement.rejected_rate:>8.2%}  {margins}"
         )
         lines.extend(f"    ✗ {reason}" for reason in verdict.reasons)
         lines.extend(

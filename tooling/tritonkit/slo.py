@@ -16,6 +16,7 @@ class Check:
     unit: str
     upper_bound: bool  # True: actual must be <= limit; False: actual must be >= limit
     passed: bool
+    detail: str = ""  # what the actual figure is made of, e.g. the error rate by kind
 
     @property
     def margin(self) -> float | None:
@@ -28,7 +29,8 @@ class Check:
     def describe(self) -> str:
         sign = "≤" if self.upper_bound else "≥"
         actual = "nothing measured" if self.actual is None else f"{self.actual:.4g} {self.unit}"
-        return f"{self.metric} {actual}, target {sign} {self.limit:.4g} {self.unit}"
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.metric} {actual}{detail}, target {sign} {self.limit:.4g} {self.unit}"
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,21 @@ def judge(target: str, measurement: Measurement, slo: SloSpec) -> Verdict:
     error_percent = 100 * measurement.error_rate if measurement.sent else None
     limit_percent = 100 * slo.max_error_rate
     passed = error_percent is not None and error_percent <= limit_percent
-    checks.append(Check("error rate", limit_percent, error_percent, "%", True, passed))
+    checks.append(Check("error rate", limit_percent, error_percent, "%", True, passed, _by_kind(measurement)))
     notes = list(measurement.warnings)
+    if measurement.rejected:
+        # Shed load is failed requests to the users who sent them, so it counts against max_error_rate;
+        # the note keeps it apart from timeouts and broken connections, which mean something else.
+        notes.append(
+            f"{measurement.rejected} of {measurement.sent} requests ({measurement.rejected_rate:.2%}) were rejected "
+            "by the server's queue policy (load shed): counted as failed in the error rate"
+        )
     if not measurement.stable:
         notes.append("not stable: the windows never agreed within the tolerance before the time bound")
     return Verdict(target, measurement.model, tuple(checks), tuple(notes))
+
+
+def _by_kind(measurement: Measurement) -> str:
+    """Each error kind's share of the requests due, largest first: '2 % timeout, 0.5 % UNAVAILABLE'."""
+    ranked = sorted(measurement.errors.items(), key=lambda item: (-item[1], item[0]))
+    return ", ".join(f"{100 * count / measurement.sent:.3g} % {kind}" for kind, count in ranked)

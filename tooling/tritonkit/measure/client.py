@@ -1,6 +1,7 @@
 """One asynchronous interface over tritonclient's gRPC and HTTP aio clients: config, statistics and
-inference, with requests prepared once (tensors serialised before the load starts) and errors
-reduced to a kind a report can count."""
+inference, with requests prepared once (tensors serialised before the load starts), every call
+bounded in time (a server that accepts connections but never answers must not hang a run), and
+errors reduced to a kind a report can count."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 import tritonclient.grpc.aio as grpc_aio
 import tritonclient.http.aio as http_aio
 from google.protobuf import json_format
 from tritonclient.grpc import service_pb2
 from tritonclient.utils import InferenceServerException
 
+from tritonkit.measure.measurement import CONNECTION, REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT, TIMEOUT
 from tritonkit.measure.payloads import Payload
 from tritonkit.triton.infer import Protocol, request_tensors
 from tritonkit.triton.model_config import ModelConfig
@@ -69,21 +72,23 @@ class TritonClient:
         if self._http is not None:
             await self._http.close()
 
-    async def config(self, model: str, version: str = "") -> ModelConfig:
-        if self._grpc is not None:
-            response = await self._grpc.get_model_config(model, version)
-            return response.config
-        assert self._http is not None
-        raw = await self._http.get_model_config(model, version)
+    async def config(self, model: str, version: str, timeout_s: float) -> ModelConfig:
+        async with asyncio.timeout(timeout_s):
+            if self._grpc is not None:
+                response = await self._grpc.get_model_config(model, version)
+                return response.config
+            assert self._http is not None
+            raw = await self._http.get_model_config(model, version)
         return json_format.ParseDict(raw, ModelConfig(), ignore_unknown_fields=True)
 
-    async def statistics(self, model: str, version: str = "") -> StatsSnapshot:
-        if self._grpc is not None:
-            response = await self._grpc.get_inference_statistics(model, version)
-        else:
-            assert self._http is not None
-            raw = await self._http.get_inference_statistics(model, version)
-            response = json_format.ParseDict(raw, service_pb2.ModelStatisticsResponse(), ignore_unknown_fields=True)
+    async def statistics(self, model: str, version: str, timeout_s: float) -> StatsSnapshot:
+        async with asyncio.timeout(timeout_s):
+            if self._grpc is not None:
+                response = await self._grpc.get_inference_statistics(model, version)
+            else:
+                assert self._http is not None
+                raw = await self._http.get_inference_statistics(model, version)
+                response = json_format.ParseDict(raw, service_pb2.ModelStatisticsResponse(), ignore_unknown_fields=True)
         if len(response.model_stats) != 1:
             raise RequestFailed("statistics", f"expected one version of '{model}', got {len(response.model_stats)}")
         stats = response.model_stats[0]
@@ -117,16 +122,30 @@ class TritonClient:
                     assert self._http is not None
                     await self._http.infer(model, inputs, model_version=version, outputs=outputs)
         except TimeoutError:
-            raise RequestFailed("timeout", f"no answer within {timeout_s:g} s") from None
+            raise RequestFailed(TIMEOUT, f"no answer within {timeout_s:g} s") from None
         except InferenceServerException as exc:
-            raise RequestFailed(_kind_of(exc), exc.message() or str(exc)) from None
-        except (OSError, ConnectionError) as exc:
-            raise RequestFailed("connection", str(exc) or type(exc).__name__) from None
-        except Exception as exc:  # aiohttp's and grpc's transport errors have no common base
+            message = exc.message() or str(exc)
+            raise RequestFailed(kind_of(exc.status(), message), message) from None
+        except (OSError, aiohttp.ClientConnectionError) as exc:  # refused, reset, closed before the answer
+            raise RequestFailed(CONNECTION, str(exc) or type(exc).__name__) from None
+        except Exception as exc:  # anything else grpc or aiohttp raise: named by its type
             raise RequestFailed(type(exc).__name__, str(exc)) from None
 
 
-def _kind_of(exc: InferenceServerException) -> str:
-    status = exc.status() or "error"
-    status = status.removeprefix("StatusCode.")
-    return f"HTTP {status}" if status.isdigit() else status
+# Triton's own words when its queue policy sheds a request (status UNAVAILABLE, HTTP 503).
+_REJECTIONS = {"exceeds maximum queue size": REJECTED_QUEUE_FULL, "request timeout expired": REJECTED_QUEUE_TIMEOUT}
+# gRPC reports a broken transport as UNAVAILABLE too, in grpc-core's words rather than Triton's.
+_GRPC_TRANSPORT = ("failed to connect", "socket closed", "connection reset", "connection refused", "broken pipe")
+
+
+def kind_of(status: str | None, message: str) -> str:
+    """The kind of a failed request from its status and message: a rejection under the queue policy,
+    a connection failure, or the status itself (`UNAVAILABLE`, `HTTP 400`, …)."""
+    text = message.lower()
+    for words, kind in _REJECTIONS.items():
+        if words in text:
+            return kind
+    code = (status or "error").removeprefix("StatusCode.")
+    if code == "UNAVAILABLE" and any(words in text for words in _GRPC_TRANSPORT):
+        return CONNECTION
+    return f"HTTP {code}" if code.isdigit() else code

@@ -7,7 +7,9 @@ delay shows as latency, and the late sends are counted.
 
 After a warmup, windows of `window_s` follow until the last `stable_windows` agree within
 `stability_tolerance` on throughput and p99, or `duration_s` runs out. Then sending stops and the
-requests still in flight are awaited (each is bounded by its timeout), so none is left out.
+requests still in flight are awaited (each is bounded by its timeout), so none is left out; an
+open loop stopped while waiting at its `max_in_flight` cap logs the requests already due as
+'not sent' failures rather than send them late or drop them from the count.
 """
 
 from __future__ import annotations
@@ -15,14 +17,14 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 
 from tritonkit.measure.client import RequestFailed
-from tritonkit.measure.measurement import WindowStats
+from tritonkit.measure.measurement import NOT_SENT, WindowStats
 from tritonkit.measure.stats import percentile, within
 from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad
 
@@ -86,11 +88,14 @@ class LoadRun(Generic[Snapshot]):
 async def run_load(
     load: LoadSpec,
     send: Callable[[int], Awaitable[None]],
-    snapshot: Callable[[], Awaitable[Snapshot]],
+    snapshot: Callable[[], Coroutine[Any, Any, Snapshot]],
 ) -> LoadRun[Snapshot]:
     """Drive `send(i)` (the i-th request; raises RequestFailed) under `load`; `snapshot()` is
-    awaited at every window edge (e.g. the server's statistics)."""
+    taken at every window edge (e.g. the server's statistics) and once more after the drain. Edge
+    snapshots run beside the load, so a slow answer never moves a window edge; `snapshot` must
+    bound its own time, since the run waits for every one before it returns."""
     log = _Log()
+    edges: list[asyncio.Task[Snapshot]] = []
     stop = asyncio.Event()
     started = time.monotonic_ns()
     if isinstance(load, OpenLoopLoad):
@@ -100,7 +105,7 @@ async def run_load(
     try:
         await _sleep_until(started + _ns(load.warmup_s))
         boundaries = [time.monotonic_ns()]
-        snapshots = [await snapshot()]
+        edges.append(asyncio.create_task(snapshot()))
         cpu = [time.process_time()]
         windows: list[WindowStats] = []
         stable = False
@@ -108,7 +113,7 @@ async def run_load(
             await _sleep_until(boundaries[0] + _ns(load.window_s) * (len(windows) + 1))
             boundaries.append(time.monotonic_ns())
             cpu.append(time.process_time())
-            snapshots.append(await snapshot())
+            edges.append(asyncio.create_task(snapshot()))
             windows.append(
                 window_stats(
                     np.asarray(log.scheduled_ns, dtype=np.int64),
@@ -124,11 +129,11 @@ async def run_load(
                 break
         stop.set()
         await generator  # returns once every request sent has been answered or has timed out
-        snapshots.append(await snapshot())
+        snapshots = [*await asyncio.gather(*edges), await snapshot()]
     finally:
         stop.set()
-        if not generator.done():
-            generator.cancel()
+        for task in (generator, *edges):
+            task.cancel()  # a no-op for those already done
     first = len(windows) - load.stable_windows if stable else 0
     return LoadRun(
         scheduled_ns=np.asarray(log.scheduled_ns, dtype=np.int64),
@@ -203,18 +208,31 @@ async def _open_loop(
         finally:
             slots.release()
 
-    for i, offset in enumerate(_arrivals(load)):
+    arrivals = _arrivals(load)
+    for i, offset in enumerate(arrivals):
         due = started + offset
         await _sleep_until(due, spin_ns)
         if stop.is_set():
             break
         await slots.acquire()  # at the cap, this wait makes the send late, and latency counts it
+        if stop.is_set():  # the run ended while this request waited at the cap: sending it now would
+            slots.release()  # only lengthen the drain, and leaving it out would hide the backlog
+            _not_sent(log, load, started, offset, arrivals)
+            break
         task = asyncio.create_task(one(i, due))
         in_flight.add(task)
         task.add_done_callback(finished)
     await asyncio.gather(*in_flight)
     if failures:
         raise failures[0]
+
+
+def _not_sent(log: _Log, load: OpenLoopLoad, started: int, first: int, rest: Iterator[int]) -> None:
+    """Log the requests due by now that never left (the backlog at the cap) as failed: they were offered."""
+    now = time.monotonic_ns()
+    failure = RequestFailed(NOT_SENT, f"due while the client waited at its max_in_flight cap ({load.max_in_flight})")
+    for offset in itertools.chain([first], itertools.takewhile(lambda o: started + o <= now, rest)):
+        log.add(started + offset, now, now, failure)
 
 
 def _arrivals(load: OpenLoopLoad) -> Iterator[int]:

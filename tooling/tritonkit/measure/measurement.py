@@ -3,11 +3,23 @@ breakdown, and the derived figures (throughput, cost, energy) a verdict and a re
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from tritonkit.measure.stats import LatencySummary
+
+# Error kinds the client gives that reports treat apart. A rejection is the server shedding load
+# (Triton's queue policy: queue full, or the request's queue timeout expired) — an answer, unlike a
+# client timeout (no answer in time) or a connection failure (no answer at all).
+REJECTED_QUEUE_FULL = "rejected: queue full"
+REJECTED_QUEUE_TIMEOUT = "rejected: queue timeout"
+REJECTED = (REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT)
+TIMEOUT = "timeout"
+CONNECTION = "connection"
+NOT_SENT = "not sent"  # open loop: due before the end while the client waited at its max_in_flight cap
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,39 @@ class WindowStats:
     errors: int
     throughput_per_s: float  # successful requests answered in the window, per second
     p99_us: float | None  # of the successes answered in the window
+    # Filled in once the run is over (None where unknown): the backlog's trend across windows.
+    outstanding: int | None = None  # requests due by the window's end and not yet answered
+    server_queue_us: float | None = None  # Triton's mean queue time of the requests it served in the window
+
+
+# The backlog grows when the requests outstanding (due, not yet answered) never shrink from one
+# window's end to the next and grow by more than noise: at least 20 requests, and at least a tenth
+# of what was answered meanwhile (the load offered exceeds what is served by 10% or more). Triton's
+# queue time alone is no proof: under a bounded queue it rises to the policy's timeout and stays
+# there, and behind the client's in-flight cap it stops rising while the backlog, waiting in the
+# client now, keeps growing.
+GROWTH_MIN_OUTSTANDING = 20
+GROWTH_MIN_FRACTION = 0.1
+
+
+def backlog_growth(windows: Sequence[WindowStats]) -> str | None:
+    """What grew across the windows, as a sentence; None when the backlog did not (or one window)."""
+    outstanding = [w.outstanding for w in windows]
+    if len(windows) < 2 or any(o is None for o in outstanding):
+        return None
+    counts = [o for o in outstanding if o is not None]
+    grown = counts[-1] - counts[0]
+    answered = sum(w.completed for w in windows[1:])
+    if not all(b >= a for a, b in itertools.pairwise(counts)):
+        return None
+    if grown < GROWTH_MIN_OUTSTANDING or grown < GROWTH_MIN_FRACTION * answered:
+        return None
+    note = f"queue growing over {len(windows)} windows: requests outstanding at the window's end "
+    note += f"{counts[0]} → {counts[-1]}"
+    queue = [w.server_queue_us for w in windows]
+    if queue[0] is not None and queue[-1] is not None:
+        note += f", server queue time per request {queue[0] / 1000:.1f} → {queue[-1] / 1000:.1f} ms"
+    return note + " (offered load above capacity)"
 
 
 @dataclass(frozen=True)
@@ -105,3 +150,16 @@ class Measurement:
     @property
     def error_rate(self) -> float:
         return self.error_count / self.sent if self.sent else 0.0
+
+    @property
+    def queue_growing(self) -> bool:
+        return backlog_growth(self.windows) is not None
+
+    @property
+    def rejected(self) -> int:
+        """Requests the server refused under its queue policy: failed requests, counted as errors."""
+        return sum(self.errors.get(kind, 0) for kind in REJECTED)
+
+    @property
+    def rejected_rate(self) -> float:
+        return self.rejected / self.sent if self.sent else 0.0

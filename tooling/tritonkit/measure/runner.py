@@ -1,5 +1,9 @@
 """One target measured end to end: the served config, payloads prepared, the load run, server
-statistics at every window edge, and the Measurement those add up to."""
+statistics at every window edge, and the Measurement those add up to.
+
+Every call to the server is bounded by the request timeout, so a server that stops answering
+ends the run on time: the config read, each request, each statistics read (those at window edges
+run beside the load; the last one follows the drain)."""
 
 from __future__ import annotations
 
@@ -23,10 +27,11 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
     meter = gpu_meter()
     async with TritonClient(host.url(load.protocol), load.protocol, connections=in_flight) as client:
         try:
-            config = await client.config(target.model, target.model_version)
+            config = await client.config(target.model, target.model_version, load.request_timeout_s)
         except Exception as exc:
+            why = f"no answer within {load.request_timeout_s:g} s" if isinstance(exc, TimeoutError) else exc
             raise InputError(
-                f"target '{target.name}': cannot read model '{target.model}' from the server: {exc}"
+                f"target '{target.name}': cannot read model '{target.model}' from the server: {why}"
             ) from None
         pool = build_pool(target.payload, config, load.seed)
         prepared = [client.prepare(p, target.outputs) for p in pool.payloads]
@@ -38,7 +43,9 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
 
         async def edge() -> Edge:
             try:
-                stats: StatsSnapshot | None = await client.statistics(target.model, target.model_version)
+                stats: StatsSnapshot | None = await client.statistics(
+                    target.model, target.model_version, load.request_timeout_s
+                )
             except Exception:  # a dead server must not end the run: the report says so
                 stats = None
             return Edge(stats, meter.read_joules() if meter else None)

@@ -4,6 +4,8 @@ Pure: shared by tritonkit's own client and by runs other generators recorded."""
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,7 +13,14 @@ import numpy as np
 from tritonkit.measure.client import StatsSnapshot
 from tritonkit.measure.energy import NvmlMeter, energy_per_inference
 from tritonkit.measure.loadgen import LATE_AFTER_NS, LoadRun
-from tritonkit.measure.measurement import Measurement, RequestLog, ServerBreakdown
+from tritonkit.measure.measurement import (
+    NOT_SENT,
+    Measurement,
+    RequestLog,
+    ServerBreakdown,
+    WindowStats,
+    backlog_growth,
+)
 from tritonkit.measure.stats import summarize
 from tritonkit.specs import TargetSpec
 
@@ -54,7 +63,7 @@ def summarize_run(
     answered_in_period = (errors == "") & (run.done_ns >= start_ns) & (run.done_ns < end_ns)
     requests_per_s = float(answered_in_period.sum()) / duration_s if duration_s else 0.0
     kinds, counts = np.unique(errors[due & (errors != "")], return_counts=True)
-    lag_ns = (run.sent_ns - run.scheduled_ns)[due]
+    lag_ns = (run.sent_ns - run.scheduled_ns)[due & (errors != NOT_SENT)]
     late = int((lag_ns > LATE_AFTER_NS).sum()) if run.open_loop else 0
 
     begin, final = run.snapshots[first], run.snapshots[-1]
@@ -68,6 +77,7 @@ def summarize_run(
     cost = host.dollars_per_hour / 3600 / inferences_per_s * 1e6 if host.dollars_per_hour and inferences_per_s else None
     cpu_percent = 100 * run.cpu_s / duration_s if duration_s and run.cpu_s is not None else None
 
+    windows = _with_backlog(run)
     warnings = []
     sent = int(due.sum())
     if run.open_loop and sent and late / sent > LATE_WARNING_FRACTION:
@@ -78,6 +88,15 @@ def summarize_run(
         )
     if cpu_percent is not None and cpu_percent > CLIENT_CPU_WARNING_PERCENT:
         warnings.append(f"the client used {cpu_percent:.0f}% of a core: it may be the bottleneck")
+    growth = backlog_growth(windows)
+    if growth:
+        warnings.append(growth)
+    not_sent = int((due & (errors == NOT_SENT)).sum())
+    if not_sent:
+        warnings.append(
+            f"{not_sent} requests due in the measured windows were never sent: the client was at its max_in_flight "
+            "cap when the run ended (counted as errors, kind 'not sent')"
+        )
     if begin.stats is None or final.stats is None:
         warnings.append("no server statistics at the start or end of the measured windows: no server-side breakdown")
 
@@ -97,7 +116,7 @@ def summarize_run(
         requests_per_s=requests_per_s,
         errors={str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
         error_examples={k: v for k, v in run.error_examples.items() if k in set(kinds.tolist())},
-        windows=run.windows,
+        windows=windows,
         late_sends=late,
         max_send_lag_us=float(lag_ns.max() / 1e3) if lag_ns.size else 0.0,
         server=server,
@@ -114,6 +133,25 @@ def summarize_run(
             error=run.error,
         ),
     )
+
+
+def _with_backlog(run: LoadRun[Edge]) -> tuple[WindowStats, ...]:
+    """Each window with the backlog at its end: requests due and not yet answered (every request is
+    answered or failed by the end of a run, so the log knows), and Triton's mean queue time."""
+    ends = np.asarray(run.boundaries[1:], dtype=np.int64)
+    due = np.searchsorted(np.sort(run.scheduled_ns), ends, side="right")
+    answered = np.searchsorted(np.sort(run.done_ns), ends, side="right")
+    return tuple(
+        dataclasses.replace(w, outstanding=int(due[k] - answered[k]), server_queue_us=_queue_us(run.snapshots, k))
+        for k, w in enumerate(run.windows)
+    )
+
+
+def _queue_us(snapshots: Sequence[Edge], window: int) -> float | None:
+    begin, end = snapshots[window].stats, snapshots[window + 1].stats
+    if begin is None or end is None or end.success_count <= begin.success_count:
+        return None
+    return (end.queue_ns - begin.queue_ns) / (end.success_count - begin.success_count) / 1e3
 
 
 def _breakdown(begin: StatsSnapshot | None, end: StatsSnapshot | None) -> ServerBreakdown | None:

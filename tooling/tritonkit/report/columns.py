@@ -82,6 +82,9 @@ ERRORS_AND_LOAD = (
     # Measurement.error_rate is 0 when nothing was due; that is no rate, so it shows as missing.
     Column("error_rate", "error rate", lambda m: m.error_rate if m.sent else None, _as_percent),
     Column("errors_by_kind", "errors by kind", _errors_by_kind, lambda v: str(v) or "none", numeric=False),
+    # Shed by the server's queue policy: among the errors above, apart from timeouts and broken connections.
+    Column("rejected_rate", "rejected", lambda m: m.rejected_rate if m.sent else None, _as_percent),
+    Column("queue_growing", "queue growing", lambda m: m.queue_growing, numeric=False),
     Column("late_sends", "late sends", lambda m: m.late_sends),
     Column("max_send_lag_ms", "max send lag ms", lambda m: m.max_send_lag_us / 1000),
 )

@@ -25,7 +25,13 @@ HOW_TO_READ = (
     "A check's margin is its headroom as a fraction of the limit: positive passes, negative fails "
     "by that much. The server columns are Triton's own per-request averages (queue wait, then input, "
     "inference and output compute); client overhead is the client's mean latency minus the "
-    "server's mean handling time. A dash means the figure was not measured (no successful request, "
+    "server's mean handling time. Errors are counted by kind: 'rejected' requests were refused by the "
+    "server's queue policy (queue full, or their queue timeout expired: load shed), 'timeout' ones got no "
+    "answer in time, 'connection' ones lost the connection, 'not sent' ones were still waiting for the "
+    "client's in-flight cap when the run ended; all of them count in the error rate. The windows table "
+    "shows the backlog at each window's end (requests due and not answered) and Triton's queue time: "
+    "when both keep rising the offered load is above capacity, and the measurement says 'queue growing'. "
+    "A dash means the figure was not measured (no successful request, "
     "no $/hour given); energy shows how it was obtained or why it is not available. In a sweep, "
     "the knee is the last load at which throughput still grew with the load: beyond it, extra load "
     "mostly turns into queueing."
@@ -80,6 +86,8 @@ def _measurements(measurements: Sequence[Measurement], plots: Sequence[Plot]) ->
     blocks: list[Block] = [Heading(2, "Measurements")]
     for title, columns in SECTIONS:
         blocks += [Heading(3, title), tables.measurements(measurements, columns)]
+    if any(m.windows for m in measurements):
+        blocks += [Heading(3, "Windows: stability and backlog"), tables.windows(measurements)]
     figures = _figures(plots, None)
     if figures:
         blocks += [Heading(3, "Plots"), *figures]

@@ -80,6 +80,26 @@ def measurements(items: Sequence[Measurement], columns: Sequence[Column]) -> Tab
     return Table(("measurement", *(c.header for c in columns)), rows, (False, *(c.numeric for c in columns)))
 
 
+def windows(items: Sequence[Measurement]) -> Table:
+    """Every window of every measurement in order: whether the backlog held steady or grew."""
+    rows = tuple(
+        (
+            Cell(label),
+            Cell(str(w.index)),
+            Cell("yes" if m.measured_windows[0] <= w.index <= m.measured_windows[1] else "no"),
+            Cell(fmt.sig(w.throughput_per_s)),
+            Cell(fmt.sig(w.p99_us / 1000) if w.p99_us is not None else fmt.MISSING),
+            Cell(str(w.errors)),
+            Cell(str(w.outstanding) if w.outstanding is not None else fmt.MISSING),
+            Cell(fmt.sig(w.server_queue_us / 1000) if w.server_queue_us is not None else fmt.MISSING),
+        )
+        for label, m in zip(fmt.labels(items), items, strict=True)
+        for w in m.windows
+    )
+    headers = ("measurement", "window", "measured", "requests/s", "p99 ms", "errors", "outstanding at end", "queue ms")
+    return Table(headers, rows, (False, True, False, True, True, True, True, True))
+
+
 def sweep_summary(sweeps: Sequence[SweepResult]) -> Table:
     rows = []
     for s in sweeps:

@@ -64,10 +64,16 @@ def _without_stub_traceback(message: str) -> str:
     return re.sub(r"\n\nAt:\n.*?(?=;|$)", "", message, flags=re.DOTALL).strip()
 
 
-def _die_with_parent() -> None:
-    """Runs in the child before exec: the kernel sends SIGKILL if this Python process dies."""
+def _prepare_server_process() -> None:
+    """Runs in the child before exec. The kernel sends SIGKILL if this Python process dies; SIGINT
+    and SIGTERM reach tritonserver whatever this process had (held while launching, or ignored as
+    in a shell's background job): exec keeps a blocked or ignored signal so, and Triton's graceful
+    shutdown would never start."""
     libc = ctypes.CDLL("libc.so.6", use_errno=True)
     libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    for shutdown in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(shutdown, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
 
 
 class LocalServer:
@@ -154,7 +160,7 @@ class LocalServer:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 env=server_environment(install),
-                preexec_fn=_die_with_parent,
+                preexec_fn=_prepare_server_process,
                 start_new_session=True,  # its own process group: see tritonkit.triton.processes
             )
 
