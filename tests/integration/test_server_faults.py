@@ -38,6 +38,12 @@ def leftovers(prefix: str, repository: Path) -> list[str]:
     return found + [str(region) for region in processes.shm_regions(prefix)]
 
 
+@pytest.fixture(scope="module")
+def own_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Not the shared server's repository: its processes would count as leftovers."""
+    return build_repository(tmp_path_factory.mktemp("faults"))
+
+
 def serve(repository: Path) -> subprocess.Popen[str]:
     # Not in a shell's background job: that would ignore SIGINT.
     ports = [str(free_port()) for _ in range(3)]
@@ -76,7 +82,8 @@ def stopped_cleanly(process: subprocess.Popen[str], repository: Path) -> None:
         ("serving", signal.SIGTERM),
     ],
 )
-def test_an_interrupt_at_any_moment_leaves_nothing_behind(repository: Path, moment: str, sent: int) -> None:
+def test_an_interrupt_at_any_moment_leaves_nothing_behind(own_repository: Path, moment: str, sent: int) -> None:
+    repository = own_repository
     process = serve(repository)
     try:
         if moment == "at once":

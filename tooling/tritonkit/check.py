@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from tritonkit.errors import InputError
@@ -35,7 +36,7 @@ def run_check(spec: TargetsSpec, host: Host, progress: Progress = print) -> Chec
     measurements, verdicts = [], []
     for target in spec.targets:
         progress(f"measuring {target.name}: {target.model}, {describe_load(target)}")
-        measurement = run_async(measure_target(target, host))
+        measurement = run_async(partial(measure_target, target, host))
         measurements.append(measurement)
         verdicts.append(judge(target.name, measurement, target.slo))
     return CheckResult(tuple(measurements), tuple(verdicts))
@@ -97,7 +98,7 @@ def run_sweep(
     for level in steps[:max_steps]:
         step = _at_level(target, level)
         progress(f"sweep step {len(points) + 1}: {describe_load(step)}")
-        point = run_async(measure_target(step, host))
+        point = run_async(partial(measure_target, step, host))
         points.append(point)
         if levels is None and not meets_p99(point, p99_limit_ms):
             break
