@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 from typing import TYPE_CHECKING, NoReturn
 
 from tritonkit import arguments as types
 from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, TritonkitError
+from tritonkit.interrupts import caused_by_interrupt, interrupts_unwind
 from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
@@ -426,49 +425,23 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see {self.prog} --help)\n")
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM unwinds like Ctrl-C, so every `finally` and context manager cleans up."""
-    raise KeyboardInterrupt
-
-
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """Some libraries turn a Ctrl-C into their own error (numpy, interrupted while importing, raises
-    ImportError): it is still an interrupt."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    previous = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        args = build_parser().parse_args(argv)
-        run: Callable[[argparse.Namespace], int] = args.run
-        return run(args)
-    except TritonkitError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("interrupted: stopped", file=sys.stderr)
-        return INTERRUPTED_EXIT_CODE
-    except Exception as exc:
-        if not _caused_by_interrupt(exc):
-            raise
-        print("interrupted: stopped", file=sys.stderr)
-        return INTERRUPTED_EXIT_CODE
-    except BrokenPipeError:  # `tritonkit validate … | head`: the reader left; print nothing more
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 1
-    finally:
-        signal.signal(signal.SIGINT, previous[0])
-        signal.signal(signal.SIGTERM, previous[1])
+    with interrupts_unwind():
+        try:
+            args = build_parser().parse_args(argv)
+            run: Callable[[argparse.Namespace], int] = args.run
+            return run(args)
+        except TritonkitError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return exc.exit_code
+        except BrokenPipeError:  # `tritonkit validate … | head`: the reader left; print nothing more
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return 1
+        except BaseException as exc:
+            if not caused_by_interrupt(exc):
+                raise
+            print("interrupted: stopped", file=sys.stderr)
+            return INTERRUPTED_EXIT_CODE
 
 
 if __name__ == "__main__":

@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import signal
 import threading
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from types import FrameType
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+Handler = Callable[[int, FrameType | None], Any] | int | None  # what signal.getsignal returns
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
 
@@ -30,10 +32,44 @@ def signals_deferred() -> Iterator[None]:
     try:
         yield
     finally:
-        for held, handler in previous.items():
-            signal.signal(held, handler if handler is not None else signal.SIG_DFL)
+        _restore(previous)
         if caught:
             signal.raise_signal(caught[0])  # now, to the handler that was in force before
+
+
+@contextlib.contextmanager
+def interrupts_unwind() -> Iterator[None]:
+    """Within the block Ctrl-C and SIGTERM both raise KeyboardInterrupt, so every `finally` and
+    context manager cleans up; the handlers in force before are restored after it."""
+    previous = {held: signal.getsignal(held) for held in _HELD}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        yield
+    finally:
+        _restore(previous)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _restore(handlers: Mapping[signal.Signals, Handler]) -> None:
+    for held, handler in handlers.items():
+        signal.signal(held, handler if handler is not None else signal.SIG_DFL)
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """A KeyboardInterrupt, or an error some library made of one (numpy interrupted while
+    importing raises ImportError): still an interrupt."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _new_event_loop() -> asyncio.AbstractEventLoop:
