@@ -147,7 +147,10 @@ def targets(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize(("marker", "sent"), [("loading mlp", signal.SIGINT), ("measuring t", signal.SIGTERM)])
+@pytest.mark.parametrize(
+    ("marker", "sent"),
+    [("loading mlp", signal.SIGINT), ("measuring t", signal.SIGINT), ("measuring t", signal.SIGTERM)],
+)
 def test_check_interrupted(tmp_path: Path, targets: Path, marker: str, sent: int) -> None:
     report = tmp_path / "report"
     command = Command(tmp_path, "check", targets, "--model-repository", tmp_path / "repo", "--report-dir", report)

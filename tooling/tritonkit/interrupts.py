@@ -43,15 +43,17 @@ def interrupts_unwind() -> Iterator[None]:
     context manager cleans up; the handlers in force before are restored after it."""
     previous = {held: signal.getsignal(held) for held in _HELD}
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    signal.signal(signal.SIGTERM, _as_ctrl_c)
     try:
         yield
     finally:
         _restore(previous)
 
 
-def _raise_keyboard_interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM becomes SIGINT, so whoever handles Ctrl-C at the moment handles it: asyncio's runner
+    cancels its task cleanly (a KeyboardInterrupt raised inside the event loop would not)."""
+    signal.raise_signal(signal.SIGINT)
 
 
 def _restore(handlers: Mapping[signal.Signals, Handler]) -> None:
