@@ -6,7 +6,7 @@ from __future__ import annotations
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonkit.triton.validate.layout import bad_name
-from tritonkit.triton.validate.problem import ENSEMBLE_PLATFORM, Model, Problem, named
+from tritonkit.triton.validate.problem import ENSEMBLE_PLATFORM, Model, Problem, data_source, named
 from tritonkit.triton.validate.tensors import fed_by_triton
 
 # The backend each platform runs on; a config naming both must agree.
@@ -133,11 +133,9 @@ def _warmup_input(model: Model, where: str, data: mc.ModelWarmup.Input, tensor: 
     ]
     # A oneof: text_format already refuses two of them, so only "none" is left to catch.
     source = data.WhichOneof("input_data_type")
-    if source is None:
-        problems.append(model.problem(where, "no data", "one of zero_data, random_data or input_data_file"))
-    elif source == "input_data_file" and not (model.dir / "warmup" / data.input_data_file).is_file():
-        expected = f"a file in {model.dir / 'warmup'}"
-        problems.append(model.problem(f"{where}.input_data_file", repr(data.input_data_file), expected))
+    problems += data_source(
+        model, where, source, "zero_data, random_data or input_data_file", "warmup", data.input_data_file
+    )
     return problems
 
 

@@ -56,3 +56,13 @@ class Model:
 
     def problem(self, field: str, value: str, expected: str) -> Problem:
         return Problem(self.config_file, field, value, expected)
+
+
+def data_source(model: Model, where: str, source: str | None, choices: str, folder: str, file: str) -> list[Problem]:
+    """Data a config names for Triton to feed (warmup, initial state): some source, and a file that
+    exists in the model's `folder` when the source is a file."""
+    if source is None:
+        return [model.problem(where, "no data", f"one of {choices}")]
+    if source.endswith("data_file") and not (model.dir / folder / file).is_file():
+        return [model.problem(f"{where}.{source}", repr(file), f"a file in {model.dir / folder}")]
+    return []

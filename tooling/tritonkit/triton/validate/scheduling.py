@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from tritonclient.grpc import model_config_pb2 as mc
 
-from tritonkit.triton.validate.problem import Model, Problem, named
+from tritonkit.triton.validate.problem import Model, Problem, data_source, named
 from tritonkit.triton.validate.tensors import typed_dims
 
 _CONTROL = mc.ModelSequenceBatching.Control
@@ -125,11 +125,7 @@ def _initial_state(model: Model, where: str, state: mc.ModelSequenceBatching.Sta
                 if dim < 1 or (fixed != -1 and dim != fixed)
             ]
         source = initial.WhichOneof("state_data")
-        if source is None:
-            problems.append(model.problem(field, "no data", "zero_data or data_file"))
-        elif source == "data_file" and not (model.dir / "initial_state" / initial.data_file).is_file():
-            expected = f"a file in {model.dir / 'initial_state'}"
-            problems.append(model.problem(f"{field}.data_file", repr(initial.data_file), expected))
+        problems += data_source(model, field, source, "zero_data or data_file", "initial_state", initial.data_file)
     return problems
 
 
