@@ -24,7 +24,7 @@ from tritonkit.triton.server import LocalServer, free_port
 
 pytestmark = pytest.mark.integration
 
-TRITONKIT = [sys.executable, "-m", "tritonkit"]
+TRITONKIT = [str(Path(sys.executable).with_name("tritonkit"))]  # the executable users run
 
 
 def leftovers(prefix: str, repository: Path) -> list[str]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, NoReturn
 
 from tritonkit import arguments as types
 from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, TritonkitError
-from tritonkit.interrupts import caused_by_interrupt, interrupts_unwind
+from tritonkit.interrupts import caused_by_interrupt, imports_uninterrupted, interrupts_unwind
 from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
@@ -426,7 +426,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    with interrupts_unwind():
+    with interrupts_unwind(), imports_uninterrupted():
         try:
             args = build_parser().parse_args(argv)
             run: Callable[[argparse.Namespace], int] = args.run

@@ -19,6 +19,13 @@ def _leave_at_once(signum: int, frame: FrameType | None) -> None:
 def main() -> int:
     signal.signal(signal.SIGINT, _leave_at_once)
     signal.signal(signal.SIGTERM, _leave_at_once)
+    # Interrupted while they initialise, some libraries print a traceback of their own and go on
+    # (pydantic building its validators) or turn the interrupt into an ImportError (numpy's C
+    # extensions). Every command needs these: import them while an interrupt still leaves at once.
+    import ml_dtypes  # noqa: F401
+    import numpy  # noqa: F401
+
+    import tritonkit.specs  # noqa: F401  (pydantic models, built at import)
     from tritonkit.cli import main as run_command
 
     code = run_command()

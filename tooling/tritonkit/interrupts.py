@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import signal
+import sys
 import threading
 from collections.abc import Callable, Coroutine, Iterator, Mapping
 from types import FrameType
@@ -48,6 +50,25 @@ def interrupts_unwind() -> Iterator[None]:
         yield
     finally:
         _restore(previous)
+
+
+@contextlib.contextmanager
+def imports_uninterrupted() -> Iterator[None]:
+    """While a module initialises, an interrupt waits for it to finish: C extensions interrupted
+    mid-initialisation crash (gRPC: signal 11) or print a traceback of their own (numpy, pydantic)."""
+    original = builtins.__import__
+
+    def guarded(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name in sys.modules or threading.current_thread() is not threading.main_thread():
+            return original(name, *args, **kwargs)
+        with signals_deferred():
+            return original(name, *args, **kwargs)
+
+    builtins.__import__ = guarded
+    try:
+        yield
+    finally:
+        builtins.__import__ = original
 
 
 def _as_ctrl_c(signum: int, frame: FrameType | None) -> None:
