@@ -1,5 +1,5 @@
-"""Overload benchmark: MiniLM fp32 under the latency profile, with its bounded queue (16 requests,
-100 ms timeout, REJECT) and with the queue policy removed, offered twice its measured capacity.
+"""Overload benchmark: MiniLM fp32 under the latency profile, with its bounded queue (8 requests,
+30 ms timeout, REJECT) and with the queue policy removed, offered twice its measured capacity.
 
 For each configuration: capacity first (closed loop, `--concurrency` in flight, chat payloads:
 one real sentence per request at its own length), then Poisson arrivals at twice that for

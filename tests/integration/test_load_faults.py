@@ -132,14 +132,15 @@ def in_time(function: Callable[[], Any], seconds: float) -> Any:
 
 # -- the model and its two queue policies -------------------------------------------------------
 
-# The latency profile's bounded queue (16, 100 ms, REJECT) on one instance of one thread, one
+# The latency profile's bounded queue (8 requests, 30 ms, REJECT) on one instance of one thread, one
 # request per execution: capacity is the model's alone (a few hundred requests/s), and the second
 # core is left to the client and Triton's frontend, so that twice the capacity really is offered.
 LATENCY = profile("latency")
 BOUNDED = LATENCY.model_copy(
     update={"max_batch_size": 1, "instance_groups": (InstanceGroupKnobs(kind="KIND_CPU", count=1),), "warmup": None}
 )
-assert BOUNDED.dynamic_batching is not None and BOUNDED.dynamic_batching.queue_policy.max_queue_size == 16
+assert BOUNDED.dynamic_batching is not None and BOUNDED.dynamic_batching.queue_policy.max_queue_size > 0
+QUEUE_TIMEOUT_US = BOUNDED.dynamic_batching.queue_policy.default_timeout_microseconds
 UNBOUNDED = BOUNDED.model_copy(update={"dynamic_batching": DynamicBatchingKnobs(queue_policy=QueuePolicyKnobs())})
 MODELS: dict[str, ServingKnobs] = {"bounded": BOUNDED, "unbounded": UNBOUNDED}
 
@@ -248,10 +249,10 @@ def test_overload_with_the_latency_queue_policy_is_shed_and_bounded(server: Loca
     assert not m.queue_growing
     server.raise_if_exited()
     assert server.client.is_model_ready("bounded")
-    # Accepted requests waited at most the policy's 100 ms in the queue (Triton's own accounting);
+    # Accepted requests waited at most the policy's timeout in the queue (Triton's own accounting);
     # the p99 limit an SLO would set sits above that bound plus the compute.
-    assert m.server is not None and m.server.queue_us <= 100_000
-    assert all(w.server_queue_us is not None and w.server_queue_us <= 100_000 for w in m.windows)
+    assert m.server is not None and m.server.queue_us <= QUEUE_TIMEOUT_US
+    assert all(w.server_queue_us is not None and w.server_queue_us <= QUEUE_TIMEOUT_US for w in m.windows)
 
 
 def test_overload_without_a_queue_policy_shows_the_queue_growing(server: LocalServer) -> None:

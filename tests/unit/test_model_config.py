@@ -126,7 +126,7 @@ def test_differences_report_only_fields_we_set() -> None:
     served.parameters["intra_op_thread_count"].string_value = "4"
     assert model_config.differences(written, served) == [
         "instance_group[0].count: expected 2, got 1",
-        "dynamic_batching.default_queue_policy.max_queue_size: expected 16, got 99",
+        "dynamic_batching.default_queue_policy.max_queue_size: expected 8, got 99",
         "parameters['intra_op_thread_count'].string_value: expected '1', got '4'",
     ]
 
