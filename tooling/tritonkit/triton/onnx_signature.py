@@ -3,12 +3,14 @@ external data files its weights live in."""
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import onnx
 from onnx import TensorProto
-from onnx.external_data_helper import ExternalDataInfo, _get_all_tensors, uses_external_data
+from onnx.external_data_helper import _get_all_tensors, uses_external_data
 
 from tritonkit.errors import InputError
 from tritonkit.inputs import listed
@@ -89,38 +91,67 @@ def read_signature(path: Path) -> OnnxSignature:
     return OnnxSignature(inputs, outputs)
 
 
+class DataFault(enum.Enum):
+    """Why ONNX Runtime could not read a tensor's external data beside its model file."""
+
+    NOT_RELATIVE = "an absolute path or '..'"
+    OUTSIDE = "resolves outside the model's directory"
+    MISSING = "no such file"
+    SHORT = "shorter than its tensors need"
+
+
+def external_tensors(model: onnx.ModelProto) -> Iterator[tuple[str, str, int]]:
+    """(tensor name, location, where its data ends; 0 where no length is given) for every tensor
+    stored outside the graph: initializers and Constant attributes, in subgraphs too."""
+    for tensor in _get_all_tensors(model):
+        if uses_external_data(tensor):
+            entries = {entry.key: entry.value for entry in tensor.external_data}
+            offset, length = entries.get("offset", "0"), entries.get("length", "")
+            end = int(offset) + int(length) if offset.isdigit() and length.isdigit() else 0
+            yield tensor.name, entries.get("location", ""), end
+
+
+def external_data_fault(model_file: Path, location: str, end: int) -> DataFault | None:
+    """ONNX Runtime opens a location relative to the model file's directory, so it must stay inside
+    that directory (no absolute path, no `..`, no symbolic link resolving elsewhere: a link in a
+    downloaded archive must not pull an unrelated local file into a deployed repository), exist as
+    a regular file, and be long enough for its tensors."""
+    relative = PurePosixPath(location)
+    data = (model_file.parent / location).resolve()
+    if not location or relative.is_absolute() or ".." in relative.parts:
+        return DataFault.NOT_RELATIVE
+    if not data.is_relative_to(model_file.parent.resolve()):
+        return DataFault.OUTSIDE
+    if not data.is_file():
+        return DataFault.MISSING
+    if data.stat().st_size < end:
+        return DataFault.SHORT
+    return None
+
+
 def external_data_files(path: Path) -> dict[str, Path]:
     """The files holding the graph's external data: {location as written in the graph: the file}.
-
-    ONNX Runtime opens a location relative to the model file's directory, so each must stay inside
-    that directory (no absolute path, no `..`, no symbolic link resolving elsewhere: a link in a
-    downloaded archive must not pull an unrelated local file into a repository that gets deployed),
-    exist as a regular file, and be long enough for every tensor stored in it. Raises InputError
-    listing every problem.
-    """
+    Raises InputError listing every location external_data_fault refuses."""
     model = _load(path)
     directory = path.parent.resolve()
     needed: dict[str, int] = {}  # location -> the bytes its tensors need
-    for tensor in _get_all_tensors(model):  # initializers and Constant attributes, in subgraphs too
-        if uses_external_data(tensor):
-            info = ExternalDataInfo(tensor)
-            end = info.offset + info.length if info.length else 0
-            needed[info.location] = max(needed.get(info.location, 0), end)
+    for _, location, end in external_tensors(model):
+        needed[location] = max(needed.get(location, 0), end)
     files: dict[str, Path] = {}
     problems: list[str] = []
     for location, end in sorted(needed.items()):
-        relative = PurePosixPath(location)
         source = (path.parent / location).resolve()
-        if not location or relative.is_absolute() or ".." in relative.parts:
+        fault = external_data_fault(path, location, end)
+        if fault is DataFault.NOT_RELATIVE:
             problems.append(f"'{location}': expected a path relative to the model's directory, without '..'")
-        elif not source.is_relative_to(directory):
+        elif fault is DataFault.OUTSIDE:
             problems.append(f"'{location}' resolves to {source}, outside {directory}: copy the file there")
-        elif not source.is_file():
+        elif fault is DataFault.MISSING:
             problems.append(f"'{location}': no such file in {directory}")
-        elif source.stat().st_size < end:
+        elif fault is DataFault.SHORT:
             problems.append(f"'{location}': {source.stat().st_size} bytes, but its tensors need {end}")
         else:
-            files[str(relative)] = source
+            files[str(PurePosixPath(location))] = source
     if problems:
         raise InputError(f"{path}: external data that cannot be copied along:\n" + listed([f"  {p}" for p in problems]))
     return files

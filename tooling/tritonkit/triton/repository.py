@@ -35,7 +35,7 @@ from tritonkit.triton import model_config
 from tritonkit.triton.model_config import ONNX_PLATFORM, ModelConfig
 from tritonkit.triton.onnx_signature import external_data_files
 from tritonkit.triton.validate import validate_model
-from tritonkit.triton.validate.layout import version_folders
+from tritonkit.triton.validate.layout import served_versions, version_folders
 
 STAGING_PREFIX = ".tritonkit-staging-"
 CONFIG_FILE = "config.pbtxt"
@@ -209,7 +209,7 @@ def _check_staged(staged: Path, target: Path, version: int) -> None:
     ]
     config = model_config.read_config(staged / CONFIG_FILE)
     versions = list(version_folders(staged)[0])  # as Triton reads them; misnamed folders are problems above
-    served = _served(config, versions)
+    served = list(served_versions(config, versions))
     if version not in served:
         problems.append(
             f"{target / CONFIG_FILE}: version_policy serves versions {served} of {versions}, not version "
@@ -220,17 +220,6 @@ def _check_staged(staged: Path, target: Path, version: int) -> None:
             f"refusing to write {target} version {version}: Triton would refuse it\n"
             + listed([f"  {problem}" for problem in problems])
         )
-
-
-def _served(config: ModelConfig, versions: list[int]) -> list[int]:
-    """The versions Triton loads under the config's version policy (default: the latest one)."""
-    policy = config.version_policy
-    choice = policy.WhichOneof("policy_choice")
-    if choice == "all":
-        return versions
-    if choice == "specific":
-        return [v for v in versions if v in policy.specific.versions]
-    return versions[-max(policy.latest.num_versions, 1) :]
 
 
 def _swap_into_place(staged: Path, target: Path, staging: Path) -> None:

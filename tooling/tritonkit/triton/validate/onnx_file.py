@@ -3,15 +3,22 @@ against its graph."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from pathlib import Path, PurePosixPath
+from collections.abc import Sequence
+from pathlib import Path
 
 import onnx
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonkit.errors import InputError
 from tritonkit.triton.model_config import ONNX_PLATFORM
-from tritonkit.triton.onnx_signature import DYNAMIC, TensorSignature, read_signature
+from tritonkit.triton.onnx_signature import (
+    DYNAMIC,
+    DataFault,
+    TensorSignature,
+    external_data_fault,
+    external_tensors,
+    read_signature,
+)
 from tritonkit.triton.validate.problem import Model, Problem, named
 from tritonkit.triton.validate.tensors import fed_by_triton
 
@@ -59,47 +66,25 @@ def _file(model: Model, file: Path) -> list[Problem]:
     return problems
 
 
-def _tensors(graph: onnx.GraphProto) -> Iterator[onnx.TensorProto]:
-    """Every tensor of the graph and its subgraphs that could hold external data."""
-    yield from graph.initializer
-    for node in graph.node:
-        for attribute in node.attribute:
-            if attribute.HasField("t"):
-                yield attribute.t
-            yield from attribute.tensors
-            for subgraph in (*([attribute.g] if attribute.HasField("g") else []), *attribute.graphs):
-                yield from _tensors(subgraph)
-
-
 def _external_data(file: Path, proto: onnx.ModelProto) -> list[Problem]:
     """External data: a relative path below the model file's folder, to a file long enough for its tensor."""
     problems = []
-    for tensor in _tensors(proto.graph):
-        if tensor.data_location != onnx.TensorProto.EXTERNAL:
-            continue
-        entries = {entry.key: entry.value for entry in tensor.external_data}
-        location = entries.get("location", "")
-        field = f"<external data> {tensor.name!r}"
-        relative = PurePosixPath(location)
+    for name, location, end in external_tensors(proto):
+        field = f"<external data> {name!r}"
         data = file.parent / location
-        if not location or relative.is_absolute() or ".." in relative.parts:
+        fault = external_data_fault(file, location, end)
+        if fault is DataFault.NOT_RELATIVE:
             expected = "a relative path below the model file's folder (no absolute path, no '..')"
             problems.append(Problem(file, field, repr(location), expected))
-        elif not data.resolve().is_relative_to(file.parent.resolve()):
+        elif fault is DataFault.OUTSIDE:
             expected = f"a file inside {file.parent}: ONNX Runtime refuses data outside the model's folder"
             problems.append(Problem(file, field, f"{location!r} resolves to {data.resolve()}", expected))
-        elif not data.is_file():
+        elif fault is DataFault.MISSING:
             problems.append(Problem(file, field, f"{location!r} missing", f"the file {data}"))
-        elif (end := _end(entries)) > data.stat().st_size:
+        elif fault is DataFault.SHORT:
             expected = f"at least {end} bytes (offset + length)"
             problems.append(Problem(data, field, f"{data.stat().st_size} bytes", expected))
     return problems
-
-
-def _end(entries: dict[str, str]) -> int:
-    """Where a tensor's external data ends; 0 where no length is given (it runs to the end of the file)."""
-    offset, length = entries.get("offset", "0"), entries.get("length", "")
-    return int(offset) + int(length) if offset.isdigit() and length.isdigit() else 0
 
 
 def _against_graph(model: Model, file: Path, kind: str, graph_tensors: Sequence[TensorSignature]) -> list[Problem]:
