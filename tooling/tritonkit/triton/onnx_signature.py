@@ -84,7 +84,12 @@ def _load(path: Path) -> onnx.ModelProto:
 
 def read_signature(path: Path) -> OnnxSignature:
     """The graph's feedable inputs (initializers excluded) and its outputs."""
-    graph = _load(path).graph
+    return signature_of(_load(path), path)
+
+
+def signature_of(model: onnx.ModelProto, path: Path) -> OnnxSignature:
+    """read_signature of a model already loaded from `path` (a large graph is parsed once)."""
+    graph = model.graph
     initializers = {init.name for init in graph.initializer}
     inputs = tuple(_tensor(v, path) for v in graph.input if v.name not in initializers)
     outputs = tuple(_tensor(v, path) for v in graph.output)

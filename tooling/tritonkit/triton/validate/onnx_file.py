@@ -17,7 +17,7 @@ from tritonkit.triton.onnx_signature import (
     TensorSignature,
     external_data_fault,
     external_tensors,
-    read_signature,
+    signature_of,
 )
 from tritonkit.triton.validate.problem import Model, Problem, named
 from tritonkit.triton.validate.tensors import fed_by_triton
@@ -48,7 +48,7 @@ def _file(model: Model, file: Path) -> list[Problem]:
         return [Problem(file, "<graph>", f"not an ONNX model ({state})", _READABLE)]
     problems = _external_data(file, proto)
     try:
-        signature = read_signature(file)
+        signature = signature_of(proto, file)
     except InputError as exc:
         return [*problems, Problem(file, "<graph>", str(exc).removeprefix(f"{file}: "), _READABLE)]
     for kind, graph_tensors in (("input", signature.inputs), ("output", signature.outputs)):
