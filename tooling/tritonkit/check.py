@@ -106,10 +106,7 @@ def run_sweep(
 
 
 def _at_level(target: TargetSpec, level: float) -> TargetSpec:
-    load = target.load
-    update = {"rate_per_s": level} if isinstance(load, OpenLoopLoad) else {"concurrency": max(1, round(level))}
-    name = f"{target.name}@{level:g}"
-    return target.model_copy(update={"name": name, "load": load.model_copy(update=update)})
+    return target.model_copy(update={"name": f"{target.name}@{level:g}", "load": target.load.at_level(level)})
 
 
 def verdict_table(result: CheckResult) -> str:

@@ -334,6 +334,10 @@ class OpenLoopLoad(_LoadBase):
     def level(self) -> float:
         return self.rate_per_s
 
+    def at_level(self, level: float) -> OpenLoopLoad:
+        """The same load offering `level` requests/s, validated (a sweep step within its bounds)."""
+        return OpenLoopLoad.model_validate(self.model_dump() | {"rate_per_s": level})
+
 
 class ClosedLoopLoad(_LoadBase):
     """A fixed number of requests in flight: each worker sends again as soon as its answer arrives."""
@@ -344,6 +348,10 @@ class ClosedLoopLoad(_LoadBase):
     @property
     def level(self) -> float:
         return float(self.concurrency)
+
+    def at_level(self, level: float) -> ClosedLoopLoad:
+        """The same load with `level` requests in flight (rounded, at least 1), validated."""
+        return ClosedLoopLoad.model_validate(self.model_dump() | {"concurrency": max(1, round(level))})
 
 
 LoadSpec = OpenLoopLoad | ClosedLoopLoad

@@ -50,8 +50,7 @@ def check_levels(target: TargetSpec, levels: list[float] | None, max_steps: int)
     steps = levels or [load.level * 2**i for i in range(max_steps)]
     flag = "--levels" if levels else f"--max-steps {max_steps} (doubling from {load.level:g})"
     for level in steps[:max_steps]:
-        value = level if isinstance(load, OpenLoopLoad) else max(1, round(level))
         try:
-            type(load).model_validate(load.model_dump() | {field: value})
+            load.at_level(level)
         except ValidationError as exc:
             raise InputError(f"{flag}: a step at {field} {level:g}: {exc.errors()[0]['msg']}") from None
