@@ -3,6 +3,7 @@ rule and verdicts as tritonkit's own client."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from tritonkit.check import check_records
 from tritonkit.errors import InputError
 from tritonkit.measure.external import Record, measurement_from_records, read_records, write_records
+from tritonkit.measure.stats import Interval
 from tritonkit.measure.summary import Host
 from tritonkit.specs import TargetSpec, TargetsSpec
 
@@ -87,3 +89,17 @@ def test_every_malformed_row_is_named_by_its_line(tmp_path: Path) -> None:
     lines = str(error.value).splitlines()
     assert lines[0] == f"{path}: 4 malformed row(s):"
     assert [line.split(":")[0].strip() for line in lines[1:]] == ["line 3", "line 4", "line 5", "line 6"]
+
+
+def test_records_give_goodput_and_confidence_intervals() -> None:
+    """Every fourth request took 60 ms, past the 50 ms p99 limit: a quarter of the successes are
+    not goodput. The intervals come from the same records as the figures."""
+    records = [replace(r, latency_ms=60.0 if i % 4 == 0 else 10.0) for i, r in enumerate(steady())]
+    m = measurement_from_records(target(p99_ms=50), records, HOST)
+    assert m.goodput_per_s is not None and m.goodput_per_s == pytest.approx(0.75 * m.requests_per_s, rel=0.02)
+    assert m.goodput_inferences_per_s == pytest.approx(2 * m.goodput_per_s)
+    assert measurement_from_records(target(p99_ms=100), records, HOST).goodput_per_s == m.requests_per_s
+    throughput, p50 = m.intervals.inferences_per_s, m.intervals.p50_us
+    assert throughput is not None and throughput.low <= m.inferences_per_s <= throughput.high
+    assert p50 == Interval(10_000, 10_000)  # three quarters took exactly 10 ms
+    assert m.intervals.p99_us is None  # 294 successes: too few for a p99 interval

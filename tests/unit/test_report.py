@@ -26,9 +26,10 @@ from tritonkit.measure.measurement import (
     ServerBreakdown,
     WindowStats,
 )
-from tritonkit.measure.stats import summarize
+from tritonkit.measure.stats import Interval, confidence_intervals, summarize
 from tritonkit.report import plots, render_report, write_report
-from tritonkit.slo import Check, Verdict
+from tritonkit.slo import RANGE_DASH as DASH
+from tritonkit.slo import Check, Verdict, judged
 
 HOSTILE = '<script>alert("x")</script>&../x|y'
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -57,6 +58,7 @@ def measurement(
     summary = summarize(latency[ok])
     measured = int((window >= 0).sum())
     rate = min(level, 250.0) * (1 - failed / requests)  # the server saturates at 250 requests/s
+    within_10_ms = float((latency[ok] <= 10_000).mean()) if summary else 0.0
     return Measurement(
         target=target,
         model=model,
@@ -69,7 +71,9 @@ def measurement(
         duration_s=3.0,
         sent=measured,
         latency=summary,
+        intervals=confidence_intervals(latency[ok], rate, [rate * 0.9, rate, rate * 1.1], 4),
         requests_per_s=rate,
+        goodput_per_s=rate * within_10_ms,
         errors={"timeout": min(failed, measured)} if failed else {},
         error_examples={"timeout": "deadline exceeded after 30 s"} if failed else {},
         windows=tuple(WindowStats(i, measured // 3, 0, rate, summary.p99_us if summary else None) for i in range(3)),
@@ -85,16 +89,25 @@ def measurement(
     )
 
 
-def check(metric: str, limit: float, actual: float | None, unit: str = "ms", upper: bool = True) -> Check:
-    passed = actual is not None and (actual <= limit if upper else actual >= limit)
-    return Check(metric, limit, actual, unit, upper, passed)
+def check(
+    metric: str, limit: float, actual: float | None, unit: str = "ms", upper: bool = True, ci: Interval | None = None
+) -> Check:
+    return judged(metric, limit, actual, unit, upper, ci)
 
 
 FAST = measurement("fast", seed=1)
 SLOW = measurement("slow", model="bert", median_us=9000.0, seed=2)
 VERDICTS = (
-    Verdict("fast", "minilm", (check("p99", 20.0, 10.0), check("throughput", 100.0, 360.0, "inf/s", False)), ()),
-    Verdict("slow", "bert", (check("p50", 10.0, 9.0), check("p99", 8.0, 10.0)), ("not stable",)),
+    Verdict(
+        "fast",
+        "minilm",
+        (check("p99", 20.0, 10.0, ci=Interval(9.0, 11.5)), check("throughput", 100.0, 360.0, "inf/s", False)),
+        (),
+    ),
+    # p50's interval spans its limit (inconclusive), p99 fails outright: the verdict is FAIL.
+    Verdict(
+        "slow", "bert", (check("p50", 10.0, 9.0, ci=Interval(8.5, 10.5)), check("p99", 8.0, 10.0)), ("not stable",)
+    ),
 )
 SWEEP = sweeps.analyze(
     "minilm", [measurement("fast", level=r, median_us=2000 + r * 10, seed=int(r)) for r in (50, 100, 200, 400)], 10.0
@@ -114,9 +127,11 @@ def test_markdown_has_the_verdict_table_with_margins(files: dict[str, bytes]) ->
     md = files["report.md"].decode()
     assert md.startswith("# Nightly &lt;run&gt;\n")
     assert "| fast | minilm | PASS | — | — |" in md
-    assert "| slow | bert | FAIL | p99 10 ms, target ≤ 8 ms | not stable |" in md
-    assert "| fast | p99 | 10 ms | ≤ 20 ms | +50.0 % | PASS |" in md
-    assert "| slow | p99 | 10 ms | ≤ 8 ms | -25.0 % | FAIL |" in md
+    reasons = f"p50 9 ms (95% CI 8.50{DASH}10.50), target ≤ 10 ms: inconclusive; p99 10 ms, target ≤ 8 ms"
+    assert f"| slow | bert | FAIL | {reasons} | not stable |" in md
+    assert f"| fast | p99 | 10 ms | 9{DASH}11.5 ms | ≤ 20 ms | +50.0 % | PASS |" in md
+    assert f"| slow | p50 | 9 ms | 8.5{DASH}10.5 ms | ≤ 10 ms | +10.0 % | INCONCLUSIVE |" in md
+    assert "| slow | p99 | 10 ms | — | ≤ 8 ms | -25.0 % | FAIL |" in md
     assert "How to read this report" in md and "estimate: 300 W host x time per inference" in md
     assert "![Latency percentiles per target, with SLO limits](plots/percentiles.png)" in md
     sweep = "| minilm | open | 4 | 10 ms | 200 req/s: 800 inf/s | 800 inf/s at 200 req/s |"
@@ -140,6 +155,7 @@ def test_html_is_self_contained_with_every_plot_embedded(files: dict[str, bytes]
         height, width, _ = matplotlib.image.imread(io.BytesIO(png)).shape
         assert (width, height) == (1000, 560)
     assert '<td class="pass">PASS</td>' in html and '<td class="fail">FAIL</td>' in html
+    assert '<td class="inconclusive">INCONCLUSIVE</td>' in html
 
 
 def test_text_from_the_data_is_escaped() -> None:
@@ -163,8 +179,10 @@ def test_results_json_is_strict_and_carries_the_checks(files: dict[str, bytes]) 
     p99 = results["verdicts"][1]["checks"][1]
     assert p99 | {"margin": round(p99["margin"], 6)} == {
         "metric": "p99", "limit": 8.0, "actual": 10.0, "unit": "ms", "upper_bound": True, "passed": False,
-        "margin": -0.25, "detail": "",
+        "margin": -0.25, "detail": "", "state": "fail", "interval": None,
     }  # fmt: skip
+    assert results["verdicts"][1]["status"] == "FAIL"
+    assert results["verdicts"][1]["checks"][0]["interval"] == {"low": 8.5, "high": 10.5}
     fast = results["measurements"][0]
     assert "raw" not in fast and fast["latency"]["p99_us"] == FAST.latency.p99_us  # type: ignore[union-attr]
     assert fast["inferences_per_s"] == FAST.inferences_per_s and fast["server"]["average_batch_size"] == 8.0
@@ -179,6 +197,10 @@ def test_csvs_have_a_row_per_measurement_and_per_request(files: dict[str, bytes]
     assert [row["sweep"] for row in summary][:3] == ["", "", "minilm (open)"]
     assert float(summary[1]["p99_ms"]) == SLOW.latency.p99_us / 1000  # type: ignore[union-attr]
     assert summary[0]["cost_per_million_usd"] == "0.25"
+    assert float(summary[0]["goodput_inferences_per_s"]) == FAST.goodput_inferences_per_s
+    p50 = FAST.intervals.p50_us
+    assert p50 is not None and float(summary[0]["p50_ci_low_ms"]) == p50.low / 1000
+    assert summary[0]["p99_ci_high_ms"] == ""  # 270 requests are too few for a p99 interval
     raw = list(csv.DictReader(io.StringIO(files["latencies/slow.csv"].decode())))
     assert len(raw) == len(SLOW.raw) and set(raw[0]) == {"scheduled_us", "sent_us", "latency_us", "window", "error"}
     assert raw[0]["window"] == "-1" and float(raw[-1]["latency_us"]) == SLOW.raw.latency_us[-1]
@@ -194,7 +216,9 @@ def test_a_run_without_any_success_renders_what_is_known() -> None:
     md, html = files["report.md"].decode(), files["report.html"].decode()
     for text in (md, html):
         assert "not available: no power meter on this host" in text and "nothing measured" in text
-    assert "| down | minilm | grpc | open | 100 req/s | no | 3 | 0 | 0 | — | — | — | — | — | — |" in md
+    # requests/s, goodput requests/s, inferences/s, goodput inferences/s, then six latencies.
+    assert "| down | minilm | grpc | open | 100 req/s | no | 3 | 0 | 0 | 0 | 0 | — | — | — | — | — | — |" in md
+    assert "| down | — | — | — | — | 0 | 0 |" in md  # no latency intervals; throughput exactly 0
     assert "| down | 20 | 100 % | timeout: 20 |" in md
     assert not any(path.startswith("plots/") for path in files) and embedded_pngs(html) == []
     results = json.loads(files["results.json"])
@@ -224,7 +248,7 @@ def test_shed_load_and_a_growing_queue_are_shown_apart() -> None:
     assert (
         "| latency policy | 270 | 33.3 % | rejected: queue full: 81; rejected: queue timeout: 9 | 33.3 % | no |" in md
     )
-    assert md.count("| no policy | ") == 3 + 3  # three tables, three windows
+    assert md.count("| no policy | ") == 4 + 3  # four tables, three windows
     assert re.search(r"\| no policy \| 2 \| yes \| 100 \| [0-9.]+ \| 0 \| 300 \| 150 \|", md)
     assert re.search(r"\| latency policy \| 0 \| yes \| 100 \| [0-9.]+ \| 0 \| 18 \| 60 \|", md)
     assert "latency policy: error rejected: queue full: Exceeds maximum queue size" in md

@@ -1,5 +1,5 @@
-"""Verdicts, nearest-rank percentiles, and the sweep analysis (knee, best point within a p99 limit):
-pure functions, so synthetic measurements with chosen figures are enough."""
+"""Verdicts (pass, fail, inconclusive), nearest-rank percentiles, and the sweep analysis (knee, best
+point within a p99 limit): pure functions, so synthetic measurements with chosen figures are enough."""
 
 from __future__ import annotations
 
@@ -10,14 +10,24 @@ import pytest
 
 from tritonkit.check import CheckResult, verdict_table
 from tritonkit.measure import sweep
-from tritonkit.measure.measurement import REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT, Energy, Measurement, RequestLog
-from tritonkit.measure.stats import LatencySummary, percentile, summarize, within
-from tritonkit.slo import Check, judge
+from tritonkit.measure.measurement import (
+    REJECTED_QUEUE_FULL,
+    REJECTED_QUEUE_TIMEOUT,
+    Energy,
+    Measurement,
+    RequestLog,
+)
+from tritonkit.measure.stats import Interval, Intervals, LatencySummary, percentile, summarize, within
+from tritonkit.slo import RANGE_DASH as DASH
+from tritonkit.slo import Check, judge, judged
 from tritonkit.specs import SloSpec
 
 
 def latency_ms(p50: float, p90: float, p95: float, p99: float) -> LatencySummary:
     return LatencySummary(100, p50 * 1000, p50 * 1000, p90 * 1000, p95 * 1000, p99 * 1000, p99 * 1200)
+
+
+NO_INTERVALS = Intervals(None, None, None)
 
 
 def measurement(
@@ -31,6 +41,8 @@ def measurement(
     stable: bool = True,
     warnings: tuple[str, ...] = (),
     mode: str = "open",
+    intervals: Intervals = NO_INTERVALS,
+    goodput_per_s: float | None = None,
 ) -> Measurement:
     empty = np.zeros(0)
     return Measurement(
@@ -45,7 +57,9 @@ def measurement(
         duration_s=10.0,
         sent=sent,
         latency=latency,
+        intervals=intervals,
         requests_per_s=requests_per_s,
+        goodput_per_s=goodput_per_s,
         errors=errors or {},
         error_examples={},
         windows=(),
@@ -62,6 +76,7 @@ def measurement(
 
 
 FAST = latency_ms(5, 8, 9, 15)
+NARROW = Intervals(Interval(4500, 5500), Interval(14_000, 16_500), Interval(380, 420))  # around FAST, 400 inf/s
 
 
 # -- percentiles --------------------------------------------------------------------------------
@@ -96,8 +111,9 @@ def test_within_is_relative_to_the_mean() -> None:
 
 def test_a_passing_measurement_has_every_set_limit_checked_with_its_margin() -> None:
     slo = SloSpec(p50_ms=10, p99_ms=20, min_inferences_per_s=300, max_error_rate=0.01)
-    verdict = judge("chat", measurement(latency=FAST, requests_per_s=100, inferences_per_request=4), slo)
-    assert verdict.passed and verdict.reasons == () and verdict.notes == ()
+    result = measurement(latency=FAST, requests_per_s=100, inferences_per_request=4, intervals=NARROW)
+    verdict = judge("chat", result, slo)
+    assert verdict.passed and verdict.status == "PASS" and verdict.reasons == () and verdict.notes == ()
     assert (verdict.target, verdict.model) == ("chat", "m")
     assert [(c.metric, c.limit, c.actual, c.unit, c.upper_bound) for c in verdict.checks] == [
         ("p50", 10, 5.0, "ms", True),
@@ -107,6 +123,8 @@ def test_a_passing_measurement_has_every_set_limit_checked_with_its_margin() -> 
     ]
     margins = [c.margin for c in verdict.checks]
     assert margins == pytest.approx([0.5, 0.25, 1 / 3, 1.0])
+    # The intervals come along in the checks' units; the error rate has none.
+    assert [c.interval for c in verdict.checks] == [Interval(4.5, 5.5), Interval(14.0, 16.5), Interval(380, 420), None]
 
 
 def test_failures_have_negative_margins_and_a_reason_each() -> None:
@@ -165,7 +183,7 @@ def test_the_verdict_table_shows_rejections_and_a_growing_queue() -> None:
     table = verdict_table(CheckResult((shed, queued), (judge("shed", shed, slo), judge("queued", queued, slo))))
     header, _, shed_row, *rest = table.splitlines()
     assert header.split()[-2:] == ["rejected", "margins"]
-    assert shed_row.split()[2:8] == ["FAIL", "5.00", "15.00", "100.0", "10.00%", "10.00%"]
+    assert shed_row.split()[2:9] == ["FAIL", "5.00", "15.00", "100.0", "—", "10.00%", "10.00%"]
     assert "    ✗ error rate 10 % (10 % rejected: queue full), target ≤ 5 %" in rest
     assert "    errors rejected: queue full: 40, e.g. " in rest
     assert f"    ! {growing}" in rest
@@ -200,14 +218,93 @@ def test_notes_carry_warnings_and_instability_without_failing() -> None:
     assert verdict.notes == (
         "the client used 95% of a core",
         "not stable: the windows never agreed within the tolerance before the time bound",
+        "p99 judged without a 95% interval: 100 successful requests count as fewer than the 2000 independent "
+        "ones it needs",
     )
     assert judge("t", measurement(latency=FAST, warnings=("w",)), SloSpec()).notes == ("w",)
 
 
 def test_check_margin_and_description() -> None:
-    assert Check("throughput", 200.0, 260.0, "inf/s", False, True).margin == pytest.approx(0.3)
-    assert Check("p95", 8.0, 10.0, "ms", True, False).describe() == "p95 10 ms, target ≤ 8 ms"
-    assert Check("p99", 8.0, 0.123456, "ms", True, True).describe() == "p99 0.1235 ms, target ≤ 8 ms"
+    assert Check("throughput", 200.0, 260.0, "inf/s", False, "pass").margin == pytest.approx(0.3)
+    assert Check("p95", 8.0, 10.0, "ms", True, "fail").describe() == "p95 10 ms, target ≤ 8 ms"
+    assert Check("p99", 8.0, 0.123456, "ms", True, "pass").describe() == "p99 0.1235 ms, target ≤ 8 ms"
+    failed = Check("p99", 8.0, 10.0, "ms", True, "fail", interval=Interval(9.0, 11.0))
+    assert failed.describe() == f"p99 10 ms (95% CI 9.00{DASH}11.00), target ≤ 8 ms"
+
+
+def test_an_interval_across_the_limit_is_inconclusive() -> None:
+    near = latency_ms(5, 8, 9, 98.1)
+    intervals = Intervals(Interval(4500, 5500), Interval(91_000, 104_200), Interval(280, 340))
+    result = measurement(latency=near, requests_per_s=310, intervals=intervals)
+    verdict = judge("t", result, SloSpec(p50_ms=10, p99_ms=100, min_inferences_per_s=300))
+    assert [c.state for c in verdict.checks] == ["pass", "inconclusive", "inconclusive", "pass"]
+    assert verdict.status == "INCONCLUSIVE" and not verdict.passed
+    assert verdict.reasons == (
+        f"p99 98.1 ms (95% CI 91.0{DASH}104.2), target ≤ 100 ms: inconclusive",
+        f"throughput 310 inf/s (95% CI 280.0{DASH}340.0), target ≥ 300 inf/s: inconclusive",
+    )
+    assert verdict.notes == (
+        "inconclusive (p99, throughput): a 95% interval spans its limit; a longer run (a larger "
+        "load.duration_s: more windows and requests) narrows it",
+    )
+
+
+def test_a_conclusive_failure_outweighs_an_inconclusive_check() -> None:
+    intervals = Intervals(Interval(4500, 5500), Interval(91_000, 104_200), Interval(240, 260))
+    result = measurement(latency=latency_ms(5, 8, 9, 98.1), requests_per_s=250, intervals=intervals)
+    verdict = judge("t", result, SloSpec(p99_ms=100, min_inferences_per_s=300))
+    assert [c.state for c in verdict.checks] == ["inconclusive", "fail", "pass"]
+    assert verdict.status == "FAIL" and not verdict.passed
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "state"),
+    [
+        (9.0, 11.0, "inconclusive"),
+        (11.0, 13.0, "fail"),  # all of it above the limit
+        (7.0, 9.9, "pass"),
+        (7.0, 10.0, "pass"),  # at the limit passes, as the figure itself does
+        (10.0, 12.0, "inconclusive"),
+    ],
+)
+def test_the_state_of_an_upper_limit(low: float, high: float, state: str) -> None:
+    figure = min(max(9.5, low), high)
+    assert judged("p99", 10.0, figure, "ms", True, Interval(low, high)).state == state
+
+
+def test_the_state_of_a_lower_limit_and_without_an_interval() -> None:
+    assert judged("throughput", 100.0, 105.0, "inf/s", False, Interval(95.0, 115.0)).state == "inconclusive"
+    assert judged("throughput", 100.0, 105.0, "inf/s", False, Interval(100.0, 115.0)).state == "pass"
+    assert judged("throughput", 100.0, 90.0, "inf/s", False, Interval(80.0, 99.0)).state == "fail"
+    assert judged("throughput", 100.0, 105.0, "inf/s", False).state == "pass"
+    assert judged("throughput", 100.0, 95.0, "inf/s", False).state == "fail"
+    assert judged("p99", 10.0, None, "ms", True, Interval(1.0, 2.0)).state == "fail"  # nothing measured
+
+
+def test_the_error_rate_is_never_inconclusive() -> None:
+    verdict = judge("t", measurement(latency=FAST, sent=1000, errors={"timeout": 10}), SloSpec(max_error_rate=0.01))
+    (check,) = verdict.checks
+    assert (check.state, check.interval, check.actual) == ("pass", None, 1.0)
+
+
+def test_the_verdict_table_shows_inconclusive_targets_intervals_and_goodput() -> None:
+    near = measurement(
+        latency=latency_ms(5, 8, 9, 98.1),
+        intervals=Intervals(None, Interval(91_000, 104_200), None),
+        goodput_per_s=90.0,
+        inferences_per_request=2,
+    )
+    clear = measurement(latency=FAST, intervals=NARROW, goodput_per_s=100.0)
+    slo = SloSpec(p99_ms=100)
+    table = verdict_table(CheckResult((near, clear), (judge("near", near, slo), judge("clear", clear, slo))))
+    _, _, near_row, *rest = table.splitlines()
+    assert near_row.split()[2:8] == ["INCONC", "5.00", "98.10", "±7.1", "200.0", "180.0"]  # goodput: 2 x 90
+    assert near_row.endswith("p99 +2%?, error rate ok")
+    assert f"    ? p99 98.1 ms (95% CI 91.0{DASH}104.2), target ≤ 100 ms: inconclusive" in rest
+    clear_row = next(line for line in rest if line.startswith("clear"))
+    assert clear_row.split()[2:7] == ["PASS", "5.00", "15.00", "±1.5", "100.0"]
+    assert rest[-1] == "1 of 2 targets met their SLO (0 failed, 1 inconclusive)"
+    assert max(len(line) for line in table.splitlines()) <= 160
 
 
 # -- sweeps -------------------------------------------------------------------------------------

@@ -109,32 +109,64 @@ def _at_level(target: TargetSpec, level: float) -> TargetSpec:
     return target.model_copy(update={"name": f"{target.name}@{level:g}", "load": target.load.at_level(level)})
 
 
+# The verdict column's words, short enough for a sane width; the final line spells them out.
+_VERDICT_WORDS = {"PASS": "PASS", "FAIL": "FAIL", "INCONCLUSIVE": "INCONC"}
+_STATE_WORDS = {"pass": "ok", "fail": "FAIL", "inconclusive": "INCONC"}
+_REASON_MARKS = {"fail": "✗", "inconclusive": "?"}
+
+
 def verdict_table(result: CheckResult) -> str:
-    """The terminal summary: one row per target with its margins, then why each failure failed."""
+    """The terminal summary: one row per target with its margins (p99 ± the reach of its 95%
+    interval; goodput, like inf/s, in inferences/s), then why each check that did not pass did
+    not, then the count of passed, failed and inconclusive targets."""
+    target_width = max([len("target"), *(len(v.target) for v in result.verdicts)])
+    model_width = max([len("model"), *(len(v.model) for v in result.verdicts)])
     header = (
-        f"{'target':<28} {'model':<30} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>8} {'inf/s':>8} {'errors':>7} "
-        f"{'rejected':>8}  margins"
+        f"{'target':<{target_width}} {'model':<{model_width}} {'verdict':<7} {'p50 ms':>8} {'p99 ms':>12} "
+        f"{'inf/s':>8} {'goodput':>8} {'errors':>7} {'rejected':>8}  margins"
     )
     lines = [header, "-" * len(header)]
     for measurement, verdict in zip(result.measurements, result.verdicts, strict=True):
         latency = measurement.latency
         p50 = f"{latency.p50_us / 1000:.2f}" if latency else "—"
-        p99 = f"{latency.p99_us / 1000:.2f}" if latency else "—"
-        margins = ", ".join(
-            f"{c.metric} {c.margin:+.0%}" if c.margin is not None else f"{c.metric} {'ok' if c.passed else 'FAIL'}"
-            for c in verdict.checks
-        )
+        goodput = measurement.goodput_inferences_per_s
         lines.append(
-            f"{verdict.target:<28} {verdict.model:<30} {'PASS' if verdict.passed else 'FAIL':<7} {p50:>8} {p99:>8} "
-            f"{measurement.inferences_per_s:>8.1f} {measurement.error_rate:>7.2%} "
-            f"{measurement.rejected_rate:>8.2%}  {margins}"
+            f"{verdict.target:<{target_width}} {verdict.model:<{model_width}} {_VERDICT_WORDS[verdict.status]:<7} "
+            f"{p50:>8} {_p99(measurement):>12} {measurement.inferences_per_s:>8.1f} "
+            f"{'—' if goodput is None else f'{goodput:.1f}':>8} {measurement.error_rate:>7.2%} "
+            f"{measurement.rejected_rate:>8.2%}  {_margins(verdict)}"
         )
-        lines.extend(f"    ✗ {reason}" for reason in verdict.reasons)
+        lines.extend(f"    {_REASON_MARKS[c.state]} {c.describe()}" for c in verdict.checks if not c.passed)
         lines.extend(
             f"    errors {kind}: {count}, e.g. {measurement.error_examples.get(kind, '')[:120]}"
             for kind, count in measurement.errors.items()
         )
         lines.extend(f"    ! {note}" for note in verdict.notes)
-    passed = sum(v.passed for v in result.verdicts)
-    lines.append(f"\n{passed} of {len(result.verdicts)} targets met their SLO")
+    statuses = [v.status for v in result.verdicts]
+    lines.append(
+        f"\n{statuses.count('PASS')} of {len(statuses)} targets met their SLO "
+        f"({statuses.count('FAIL')} failed, {statuses.count('INCONCLUSIVE')} inconclusive)"
+    )
     return "\n".join(lines)
+
+
+def _p99(measurement: Measurement) -> str:
+    """p99 in ms, ± the larger distance from it to an end of its 95% interval."""
+    latency, interval = measurement.latency, measurement.intervals.p99_us
+    if latency is None:
+        return "—"
+    if interval is None:
+        return f"{latency.p99_us / 1000:.2f}"
+    p99, spread = latency.p99_us / 1000, max(latency.p99_us - interval.low, interval.high - latency.p99_us) / 1000
+    digits = ".2g" if spread < 100 else ".0f"  # .2g would write 120 as 1.2e+02
+    return f"{p99:.2f} ±{spread:{digits}}"
+
+
+def _margins(verdict: Verdict) -> str:
+    """Each check's headroom; an inconclusive one is marked '?'."""
+    return ", ".join(
+        f"{c.metric} {c.margin:+.0%}{'?' if c.state == 'inconclusive' else ''}"
+        if c.margin is not None
+        else f"{c.metric} {_STATE_WORDS[c.state]}"
+        for c in verdict.checks
+    )

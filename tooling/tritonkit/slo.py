@@ -1,11 +1,25 @@
-"""Verdicts: a Measurement against the SLO of its target. Pure: no I/O, no clocks."""
+"""Verdicts: a Measurement against the SLO of its target. Pure: no I/O, no clocks.
+
+A latency or throughput check whose 95% interval lies on both sides of its limit is
+inconclusive: the run cannot tell whether the target meets it, and calling it PASS or FAIL would
+be a coin flip. Such a verdict is INCONCLUSIVE, which is not a pass: a longer run narrows the
+interval and settles it.
+"""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from typing import Literal
 
+from tritonkit.measure import stats
 from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.stats import Interval
 from tritonkit.specs import SloSpec
+
+CheckState = Literal["pass", "fail", "inconclusive"]
+VerdictStatus = Literal["PASS", "FAIL", "INCONCLUSIVE"]
+RANGE_DASH = "\u2013"  # an en dash, as ranges are written (ruff flags the literal character)
 
 
 @dataclass(frozen=True)
@@ -15,8 +29,13 @@ class Check:
     actual: float | None  # None: nothing to measure it on (no successful request)
     unit: str
     upper_bound: bool  # True: actual must be <= limit; False: actual must be >= limit
-    passed: bool
+    state: CheckState
     detail: str = ""  # what the actual figure is made of, e.g. the error rate by kind
+    interval: Interval | None = None  # 95% confidence interval of `actual`, in `unit`
+
+    @property
+    def passed(self) -> bool:
+        return self.state == "pass"
 
     @property
     def margin(self) -> float | None:
@@ -29,8 +48,38 @@ class Check:
     def describe(self) -> str:
         sign = "≤" if self.upper_bound else "≥"
         actual = "nothing measured" if self.actual is None else f"{self.actual:.4g} {self.unit}"
-        detail = f" ({self.detail})" if self.detail else ""
-        return f"{self.metric} {actual}{detail}, target {sign} {self.limit:.4g} {self.unit}"
+        detail = self.detail or (f"95% CI {_bounds(self.interval)}" if self.interval else "")
+        text = f"{self.metric} {actual}{f' ({detail})' if detail else ''}, target {sign} {self.limit:.4g} {self.unit}"
+        return f"{text}: inconclusive" if self.state == "inconclusive" else text
+
+
+def _bounds(interval: Interval) -> str:
+    """Both ends with the same decimals, four significant digits of the larger (91.0 and 104.2)."""
+    largest = max(abs(interval.low), abs(interval.high))
+    decimals = max(0, 3 - math.floor(math.log10(largest))) if largest else 0
+    return f"{interval.low:.{decimals}f}{RANGE_DASH}{interval.high:.{decimals}f}"
+
+
+def judged(
+    metric: str,
+    limit: float,
+    actual: float | None,
+    unit: str,
+    upper_bound: bool,
+    interval: Interval | None = None,
+    detail: str = "",
+) -> Check:
+    """A check with its state: failed without a figure, inconclusive when the figure and its
+    interval fall on both sides of the limit, else passed or failed by the figure."""
+
+    def met(value: float) -> bool:
+        return value <= limit if upper_bound else value >= limit
+
+    state: CheckState = "fail"
+    if actual is not None:
+        outcomes = {met(v) for v in (actual, *((interval.low, interval.high) if interval else ()))}
+        state = "inconclusive" if len(outcomes) == 2 else "pass" if met(actual) else "fail"
+    return Check(metric, limit, actual, unit, upper_bound, state, detail, interval)
 
 
 @dataclass(frozen=True)
@@ -38,36 +87,52 @@ class Verdict:
     target: str
     model: str
     checks: tuple[Check, ...]
-    notes: tuple[str, ...]  # caveats that do not fail the target (e.g. an unstable measurement)
+    notes: tuple[str, ...]  # caveats (e.g. an unstable measurement) and how to settle an inconclusive check
+
+    @property
+    def status(self) -> VerdictStatus:
+        """FAIL when a check failed outright, else INCONCLUSIVE when one could not tell, else PASS."""
+        states = {c.state for c in self.checks}
+        return "FAIL" if "fail" in states else "INCONCLUSIVE" if "inconclusive" in states else "PASS"
 
     @property
     def passed(self) -> bool:
-        return all(c.passed for c in self.checks)
+        return self.status == "PASS"
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """One readable line per failed check."""
+        """One readable line per check that did not pass."""
         return tuple(c.describe() for c in self.checks if not c.passed)
 
 
 def judge(target: str, measurement: Measurement, slo: SloSpec) -> Verdict:
-    checks: list[Check] = []
-    latency = measurement.latency
-    for p in (50, 90, 95, 99):
+    checks = _latency_checks(measurement, slo)
+    if slo.min_inferences_per_s is not None:
+        interval = measurement.intervals.inferences_per_s
+        checks.append(
+            judged("throughput", slo.min_inferences_per_s, measurement.inferences_per_s, "inf/s", False, interval)
+        )
+    # Not given an interval: a target allows a failure rate, and one failed request is a fact.
+    error_percent = 100 * measurement.error_rate if measurement.sent else None
+    checks.append(
+        judged("error rate", 100 * slo.max_error_rate, error_percent, "%", True, detail=_by_kind(measurement))
+    )
+    return Verdict(target, measurement.model, tuple(checks), _notes(measurement, checks))
+
+
+def _latency_checks(measurement: Measurement, slo: SloSpec) -> list[Check]:
+    latency, checks = measurement.latency, []
+    for p in stats.PERCENTILES:
         limit_ms: float | None = getattr(slo, f"p{p}_ms")
         if limit_ms is None:
             continue
         actual = latency.percentile_us(p) / 1000 if latency else None
-        checks.append(Check(f"p{p}", limit_ms, actual, "ms", True, actual is not None and actual <= limit_ms))
-    if slo.min_inferences_per_s is not None:
-        actual = measurement.inferences_per_s
-        checks.append(
-            Check("throughput", slo.min_inferences_per_s, actual, "inf/s", False, actual >= slo.min_inferences_per_s)
-        )
-    error_percent = 100 * measurement.error_rate if measurement.sent else None
-    limit_percent = 100 * slo.max_error_rate
-    passed = error_percent is not None and error_percent <= limit_percent
-    checks.append(Check("error rate", limit_percent, error_percent, "%", True, passed, _by_kind(measurement)))
+        interval = measurement.intervals.percentile_us(p)
+        checks.append(judged(f"p{p}", limit_ms, actual, "ms", True, interval.scaled(1e-3) if interval else None))
+    return checks
+
+
+def _notes(measurement: Measurement, checks: list[Check]) -> tuple[str, ...]:
     notes = list(measurement.warnings)
     if measurement.rejected:
         # Shed load is failed requests to the users who sent them, so it counts against max_error_rate;
@@ -78,7 +143,29 @@ def judge(target: str, measurement: Measurement, slo: SloSpec) -> Verdict:
         )
     if not measurement.stable:
         notes.append("not stable: the windows never agreed within the tolerance before the time bound")
-    return Verdict(target, measurement.model, tuple(checks), tuple(notes))
+    notes.extend(_without_interval(measurement, checks))
+    unsettled = [c.metric for c in checks if c.state == "inconclusive"]
+    if unsettled:
+        notes.append(
+            f"inconclusive ({', '.join(unsettled)}): a 95% interval spans its limit; a longer run (a larger "
+            "load.duration_s: more windows and requests) narrows it"
+        )
+    return tuple(notes)
+
+
+def _without_interval(measurement: Measurement, checks: list[Check]) -> list[str]:
+    """The checks that should have had an interval and were judged on the figure alone, and why."""
+    count = measurement.latency.count if measurement.latency else 0
+    why = {
+        f"p{p}": f"{count} successful requests count as fewer than the {stats.min_requests(p)} "
+        "independent ones it needs"
+        for p in (50, 99)
+    } | {"throughput": "it needs at least 2 measured windows"}  # batch means: the spread between windows
+    return [
+        f"{c.metric} judged without a 95% interval: {why[c.metric]}"
+        for c in checks
+        if c.metric in why and c.actual is not None and c.interval is None
+    ]
 
 
 def _by_kind(measurement: Measurement) -> str:

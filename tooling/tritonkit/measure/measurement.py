@@ -1,5 +1,6 @@
 """What one load run measured: raw per-request records, per-window figures, the server's own
-breakdown, and the derived figures (throughput, cost, energy) a verdict and a report read."""
+breakdown, and the derived figures (throughput, goodput, confidence intervals, cost, energy) a
+verdict and a report read."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tritonkit.measure.stats import LatencySummary
+from tritonkit.measure.stats import Intervals, LatencySummary
 
 # Error kinds the client gives that reports treat apart. A rejection is the server shedding load
 # (Triton's queue policy: queue full, or the request's queue timeout expired) — an answer, unlike a
@@ -125,7 +126,10 @@ class Measurement:
     duration_s: float  # length of the measured windows
     sent: int  # requests due in the measured windows
     latency: LatencySummary | None  # of those that succeeded
+    intervals: Intervals  # 95% confidence intervals of p50, p99 and throughput
     requests_per_s: float  # successes answered during the measured windows, per second
+    # Of those, the ones within the SLO's latency deadline (stats.latency_deadline_us); None: no period
+    goodput_per_s: float | None
     errors: dict[str, int]  # by kind, for requests due in the measured windows
     error_examples: dict[str, str]  # one message per kind
     windows: tuple[WindowStats, ...]
@@ -142,6 +146,10 @@ class Measurement:
     @property
     def inferences_per_s(self) -> float:
         return self.requests_per_s * self.inferences_per_request
+
+    @property
+    def goodput_inferences_per_s(self) -> float | None:
+        return None if self.goodput_per_s is None else self.goodput_per_s * self.inferences_per_request
 
     @property
     def error_count(self) -> int:

@@ -1,6 +1,6 @@
 """A load run's raw records turned into a Measurement: the measured windows, percentiles,
-throughput, errors, the server's breakdown from statistics deltas, cost, energy and warnings.
-Pure: shared by tritonkit's own client and by runs other generators recorded."""
+throughput, goodput, confidence intervals, errors, the server's breakdown from statistics deltas,
+cost, energy and warnings. Pure: shared by tritonkit's own client and by runs other generators recorded."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tritonkit.measure.measurement import (
     WindowStats,
     backlog_growth,
 )
-from tritonkit.measure.stats import summarize
+from tritonkit.measure.stats import Intervals, confidence_intervals, goodput_per_s, latency_deadline_us, summarize
 from tritonkit.specs import TargetSpec
 
 LATE_WARNING_FRACTION = 0.05  # warn when more than 5% of open-loop sends left late
@@ -113,7 +113,9 @@ def summarize_run(
         duration_s=duration_s,
         sent=sent,
         latency=summarize(latency_us[ok]),
+        intervals=_intervals(run, latency_us, ok, requests_per_s, inferences_per_request),
         requests_per_s=requests_per_s,
+        goodput_per_s=goodput_per_s(latency_us[answered_in_period], duration_s, latency_deadline_us(target.slo)),
         errors={str(k): int(c) for k, c in zip(kinds, counts, strict=True)},
         error_examples={k: v for k, v in run.error_examples.items() if k in set(kinds.tolist())},
         windows=windows,
@@ -133,6 +135,17 @@ def summarize_run(
             error=run.error,
         ),
     )
+
+
+def _intervals(
+    run: LoadRun[Edge], latency_us: np.ndarray, ok: np.ndarray, requests_per_s: float, inferences_per_request: int
+) -> Intervals:
+    """The successes' latencies in the order they were due (the bootstrap keeps neighbours
+    together) and each measured window's throughput."""
+    in_order = np.argsort(run.scheduled_ns, kind="stable")
+    first, last = run.measured
+    rates = [w.throughput_per_s for w in run.windows[first : last + 1]]
+    return confidence_intervals(latency_us[in_order][ok[in_order]], requests_per_s, rates, inferences_per_request)
 
 
 def _with_backlog(run: LoadRun[Edge]) -> tuple[WindowStats, ...]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.stats import Interval
 from tritonkit.report import formatting as fmt
 
 Scalar = str | int | float | bool | None
@@ -41,6 +43,18 @@ def _latency_ms(p: str) -> Callable[[Measurement], Scalar]:
     return lambda m: getattr(m.latency, f"{p}_us") / 1000 if m.latency else None
 
 
+def _bound(
+    interval: Callable[[Measurement], Interval | None], end: Literal["low", "high"], scale: float = 1.0
+) -> Callable[[Measurement], Scalar]:
+    """One end of a 95% interval; missing where too little was measured for one."""
+
+    def value(m: Measurement) -> Scalar:
+        found = interval(m)
+        return getattr(found, end) * scale if found else None
+
+    return value
+
+
 def _server(name: str) -> Callable[[Measurement], Scalar]:
     return lambda m: getattr(m.server, name) if m.server else None
 
@@ -68,7 +82,10 @@ THROUGHPUT_AND_LATENCY = (
     Column("stable", "stable", lambda m: m.stable, numeric=False),
     Column("duration_s", "measured s", lambda m: m.duration_s),
     Column("requests_per_s", "requests/s", lambda m: m.requests_per_s),
+    # Goodput: the successes within the SLO's latency deadline (stats.latency_deadline_us).
+    Column("goodput_per_s", "goodput requests/s", lambda m: m.goodput_per_s),
     Column("inferences_per_s", "inferences/s", lambda m: m.inferences_per_s),
+    Column("goodput_inferences_per_s", "goodput inferences/s", lambda m: m.goodput_inferences_per_s),
     Column("p50_ms", "p50 ms", _latency_ms("p50")),
     Column("p90_ms", "p90 ms", _latency_ms("p90")),
     Column("p95_ms", "p95 ms", _latency_ms("p95")),
@@ -89,6 +106,15 @@ ERRORS_AND_LOAD = (
     Column("max_send_lag_ms", "max send lag ms", lambda m: m.max_send_lag_us / 1000),
 )
 
+CONFIDENCE_INTERVALS = (
+    Column("p50_ci_low_ms", "p50 low ms", _bound(lambda m: m.intervals.p50_us, "low", 1e-3)),
+    Column("p50_ci_high_ms", "p50 high ms", _bound(lambda m: m.intervals.p50_us, "high", 1e-3)),
+    Column("p99_ci_low_ms", "p99 low ms", _bound(lambda m: m.intervals.p99_us, "low", 1e-3)),
+    Column("p99_ci_high_ms", "p99 high ms", _bound(lambda m: m.intervals.p99_us, "high", 1e-3)),
+    Column("inferences_per_s_ci_low", "inferences/s low", _bound(lambda m: m.intervals.inferences_per_s, "low")),
+    Column("inferences_per_s_ci_high", "inferences/s high", _bound(lambda m: m.intervals.inferences_per_s, "high")),
+)
+
 TIME_COST_ENERGY = (
     Column("server_queue_us", "queue µs", _server("queue_us")),
     Column("server_compute_input_us", "compute input µs", _server("compute_input_us")),
@@ -105,6 +131,7 @@ TIME_COST_ENERGY = (
 # Table title and columns, in the order the report shows them.
 SECTIONS: tuple[tuple[str, tuple[Column, ...]], ...] = (
     ("Throughput and latency", THROUGHPUT_AND_LATENCY),
+    ("95% confidence intervals", CONFIDENCE_INTERVALS),
     ("Errors and load generation", ERRORS_AND_LOAD),
     ("Where the time goes, cost and energy", TIME_COST_ENERGY),
 )

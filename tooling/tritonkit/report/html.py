@@ -24,6 +24,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: now
 td:first-child { white-space: nowrap; }
 td.pass { background: #dafbe1; color: #116329; font-weight: bold; }
 td.fail { background: #ffebe9; color: #a40e26; font-weight: bold; }
+td.inconclusive { background: #fff8c5; color: #7d4e00; font-weight: bold; }
 figure { margin: 1rem 0; }
 figure img { max-width: 100%; height: auto; border: 1px solid #d0d7de; }
 figcaption { font-size: .85rem; color: #59636e; }

@@ -5,21 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.report import formatting as fmt
 from tritonkit.report.columns import THROUGHPUT_AND_LATENCY, Column
-from tritonkit.slo import Check, Verdict
+from tritonkit.slo import RANGE_DASH, Check, CheckState, Verdict, VerdictStatus
 
-Status = Literal["pass", "fail"]
+Status = CheckState  # a result cell's colour: a check's state, or a verdict's
+_VERDICT_STATES: dict[VerdictStatus, Status] = {"PASS": "pass", "FAIL": "fail", "INCONCLUSIVE": "inconclusive"}
 
 
 @dataclass(frozen=True)
 class Cell:
     text: str
-    status: Status | None = None  # coloured in HTML; the text itself always says PASS or FAIL
+    status: Status | None = None  # coloured in HTML; the text itself always says PASS, FAIL or INCONCLUSIVE
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class Table:
     numeric: tuple[bool, ...]  # per column: right-aligned
 
 
-def _result(passed: bool) -> Cell:
-    return Cell("PASS", "pass") if passed else Cell("FAIL", "fail")
+def _result(state: Status) -> Cell:
+    return Cell(state.upper(), state)
 
 
 def verdict_summary(verdicts: Sequence[Verdict]) -> Table:
@@ -39,17 +39,24 @@ def verdict_summary(verdicts: Sequence[Verdict]) -> Table:
         (
             Cell(v.target),
             Cell(v.model),
-            _result(v.passed),
+            _result(_VERDICT_STATES[v.status]),
             Cell("; ".join(v.reasons) or fmt.MISSING),
             Cell("; ".join(v.notes) or fmt.MISSING),
         )
         for v in verdicts
     )
-    return Table(("target", "model", "result", "failed checks", "notes"), rows, (False,) * 5)
+    return Table(("target", "model", "result", "checks not passed", "notes"), rows, (False,) * 5)
 
 
 def _with_unit(value: float | None, unit: str) -> str:
     return f"{fmt.sig(value, 4)} {unit}".rstrip() if value is not None else "nothing measured"
+
+
+def _interval(check: Check) -> str:
+    interval = check.interval
+    if interval is None:
+        return fmt.MISSING
+    return f"{fmt.sig(interval.low, 4)}{RANGE_DASH}{_with_unit(interval.high, check.unit)}"
 
 
 def _check_row(target: str, check: Check) -> tuple[Cell, ...]:
@@ -58,18 +65,19 @@ def _check_row(target: str, check: Check) -> tuple[Cell, ...]:
         Cell(target),
         Cell(check.metric),
         Cell(_with_unit(check.actual, check.unit)),
+        Cell(_interval(check)),
         Cell(f"{bound} {_with_unit(check.limit, check.unit)}"),
         Cell(fmt.margin(check.margin)),
-        _result(check.passed),
+        _result(check.state),
     )
 
 
 def verdict_checks(verdicts: Sequence[Verdict]) -> Table:
-    """Every check with its headroom: how close a passing target is to failing matters too."""
+    """Every check with its headroom and its 95% interval: how close a passing target is to
+    failing matters too, and an interval across the limit makes a check inconclusive."""
     rows = tuple(_check_row(v.target, c) for v in verdicts for c in v.checks)
-    return Table(
-        ("target", "check", "actual", "limit", "margin", "result"), rows, (False, False, True, True, True, False)
-    )
+    headers = ("target", "check", "actual", "95% CI", "limit", "margin", "result")
+    return Table(headers, rows, (False, False, True, True, True, True, False))
 
 
 def measurements(items: Sequence[Measurement], columns: Sequence[Column]) -> Table:
