@@ -15,7 +15,7 @@ import statistics
 import time
 from pathlib import Path
 
-from tritonkit.export.record import cpu_description
+from tritonkit.machine import cpu_description
 from tritonkit.triton.server import LocalServer
 
 

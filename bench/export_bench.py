@@ -25,9 +25,10 @@ import onnxruntime as ort
 from tritonkit.export import gates, variants
 from tritonkit.export.pipeline import model_name
 from tritonkit.export.recipe import load_recipe, read_texts
-from tritonkit.export.record import RECORD_FILE, ExportRecord, cpu_description
+from tritonkit.export.record import RECORD_FILE, ExportRecord
 from tritonkit.export.reference import TASK_OUTPUT, tokenize
 from tritonkit.export.source import resolve_source
+from tritonkit.machine import cpu_description
 from tritonkit.specs import CPU_VARIANTS
 
 UNGATED = "int8_all_matmuls (ungated)"

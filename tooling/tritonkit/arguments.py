@@ -78,6 +78,19 @@ def _positive(text: str, high: float) -> float:
     return value
 
 
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ArgumentTypeError(f"expected a number {low:g}-{high:g}, got {excerpt(text)}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ArgumentTypeError(f"expected a number {low:g}-{high:g}, got {excerpt(text)}")
+        return value
+
+    return parse
+
+
 def number_list(high: float) -> Callable[[str], list[float]]:
     """Comma-separated positive numbers, sorted."""
 

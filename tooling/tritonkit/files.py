@@ -14,8 +14,7 @@ from tritonkit.errors import InputError
 def replace_directory(directory: Path, files: Mapping[str, bytes], *, markers: Sequence[str], kind: str) -> Path:
     """Write `files` (by relative path) as `directory`. An existing directory is replaced only when
     it is empty or holds one of `markers` (so it is ours to replace); anything else is the user's."""
-    if directory.exists() and not _replaceable(directory, markers):
-        raise InputError(f"{directory} exists and is not a {kind} directory; refusing to replace it")
+    check_replaceable(directory, markers=markers, kind=kind)
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = _sibling(directory, "new")
     try:
@@ -27,6 +26,12 @@ def replace_directory(directory: Path, files: Mapping[str, bytes], *, markers: S
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def check_replaceable(directory: Path, *, markers: Sequence[str], kind: str) -> None:
+    """Refuse, before any work, a directory `replace_directory` would refuse at the end."""
+    if directory.exists() and not _replaceable(directory, markers):
+        raise InputError(f"{directory} exists and is not a {kind} directory; refusing to replace it")
 
 
 def _replaceable(directory: Path, markers: Sequence[str]) -> bool:

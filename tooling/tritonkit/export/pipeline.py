@@ -18,9 +18,10 @@ from tritonkit.export import gates, variants
 from tritonkit.export.mixed_precision import Outcome, quantize_until_gate, weight_matmuls
 from tritonkit.export.onnx_export import export_fp32, tokenizer_files
 from tritonkit.export.recipe import read_texts
-from tritonkit.export.record import RECORD_FILE, ExportRecord, cpu_description, now, tool_versions
+from tritonkit.export.record import RECORD_FILE, ExportRecord, tool_versions
 from tritonkit.export.reference import TASK_OUTPUT, Batch, Reference, reference, tokenize
 from tritonkit.export.source import ResolvedSource, resolve_source
+from tritonkit.machine import cpu_description, now
 from tritonkit.specs import (
     GPU_VARIANTS,
     GateSpec,

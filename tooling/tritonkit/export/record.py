@@ -3,8 +3,6 @@ Written as JSON beside each model in the repository."""
 
 from __future__ import annotations
 
-import platform
-from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 
@@ -15,8 +13,6 @@ from tritonkit.export.gates import GateResult
 RECORD_FILE = "export_record.json"
 _TOOLS = ("tritonkit", "torch", "transformers", "optimum", "optimum-onnx", "sentence-transformers", "onnx",
           "onnxruntime", "onnxruntime-gpu", "tensorrt")  # fmt: skip
-# CPU features that decide int8 and bf16 speed: VNNI/AMX run int8 dot products natively.
-_CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 
 
 class ExportRecord(BaseModel):
@@ -51,19 +47,3 @@ def tool_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return versions
-
-
-def cpu_description() -> tuple[str, list[str]]:
-    """The CPU's model name and the int8/bf16-relevant feature flags it has (Linux /proc/cpuinfo)."""
-    try:
-        lines = Path("/proc/cpuinfo").read_text().splitlines()
-    except OSError:
-        return platform.processor() or platform.machine(), []
-    fields = dict(line.split(":", 1) for line in lines if ":" in line)
-    fields = {k.strip(): v.strip() for k, v in fields.items()}
-    flags = set(fields.get("flags", "").split())
-    return fields.get("model name", platform.machine()), [f for f in _CPU_FLAGS if f in flags]
-
-
-def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -49,7 +49,7 @@ class Plot:
     sweep: int | None  # index of the sweep it belongs to; None for the measurements' plots
 
 
-def _render(draw: Callable[[Axes], None]) -> bytes:
+def render_figure(draw: Callable[[Axes], None]) -> bytes:
     with matplotlib.style.context(["default", STYLE]):
         figure = Figure(figsize=SIZE, dpi=DPI, layout="constrained")
         FigureCanvasAgg(figure)
@@ -109,7 +109,7 @@ def latency_throughput(measurements: Sequence[Measurement], verdicts: Sequence[V
     """One curve per model and load mode (levels mean different things in open and closed loops)."""
     if not any(m.latency for m in measurements):
         return None
-    return _render(partial(_draw_latency_throughput, measurements=measurements, verdicts=verdicts))
+    return render_figure(partial(_draw_latency_throughput, measurements=measurements, verdicts=verdicts))
 
 
 def _mark(ax: Axes, sweep: SweepResult, index: int | None, name: str, **style: Any) -> None:
@@ -133,7 +133,7 @@ def _draw_sweep(ax: Axes, sweep: SweepResult) -> None:
 def sweep_curve(sweep: SweepResult) -> bytes | None:
     if not any(p.latency for p in sweep.points):
         return None
-    return _render(partial(_draw_sweep, sweep=sweep))
+    return render_figure(partial(_draw_sweep, sweep=sweep))
 
 
 def _draw_percentiles(ax: Axes, measurements: Sequence[Measurement], verdicts: Sequence[Verdict]) -> None:
@@ -165,7 +165,7 @@ def _draw_percentiles(ax: Axes, measurements: Sequence[Measurement], verdicts: S
 def percentile_bars(measurements: Sequence[Measurement], verdicts: Sequence[Verdict]) -> bytes | None:
     if not any(m.latency for m in measurements):
         return None
-    return _render(partial(_draw_percentiles, measurements=measurements, verdicts=verdicts))
+    return render_figure(partial(_draw_percentiles, measurements=measurements, verdicts=verdicts))
 
 
 def _plain_log_ticks(ax: Axes, low_ms: float, high_ms: float) -> None:
@@ -203,7 +203,7 @@ def _draw_cdf(ax: Axes, series: Sequence[tuple[str, np.ndarray]]) -> None:
 def latency_cdf(measurements: Sequence[Measurement]) -> bytes | None:
     named = zip(fmt.labels(measurements), measurements, strict=True)
     series = [(label, np.sort(us) / 1000) for label, m in named if (us := successful_latencies_us(m)).size]
-    return _render(partial(_draw_cdf, series=series)) if series else None
+    return render_figure(partial(_draw_cdf, series=series)) if series else None
 
 
 def render(

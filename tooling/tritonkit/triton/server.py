@@ -9,7 +9,6 @@ one we asked for, field by field.
 from __future__ import annotations
 
 import ctypes
-import re
 import shutil
 import signal
 import socket
@@ -23,16 +22,13 @@ from pathlib import Path
 from types import TracebackType
 
 import tritonclient.grpc as grpcclient
-from google.protobuf import json_format
-from tritonclient.utils import InferenceServerException
 
 from tritonkit.errors import InputError, ServerError
 from tritonkit.interrupts import signals_deferred
-from tritonkit.triton import model_config, processes
+from tritonkit.triton import control, processes
 from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.processes import LOOPBACK
-from tritonkit.triton.validate import validate_model
 from tritonkit.triton.validate.layout import startup_blockers
 
 _LOG_TAIL_LINES = 40
@@ -57,11 +53,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind((LOOPBACK, 0))
         return int(probe.getsockname()[1])
-
-
-def _without_stub_traceback(message: str) -> str:
-    """Load errors from Python backends carry the stub's traceback ("\n\nAt:\n  ..."): keep the message."""
-    return re.sub(r"\n\nAt:\n.*?(?=;|$)", "", message, flags=re.DOTALL).strip()
 
 
 def _prepare_server_process() -> None:
@@ -188,6 +179,10 @@ class LocalServer:
                 self._workdir = None
 
     @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
     def pid(self) -> int:
         assert self._process is not None, "server not started"
         return self._process.pid
@@ -282,49 +277,21 @@ class LocalServer:
 
     def model_states(self) -> dict[str, ModelState]:
         index = self.client.get_model_repository_index(as_json=False)
-        return {m.name: ModelState(m.name, m.state, _without_stub_traceback(m.reason)) for m in index.models}
+        return {m.name: ModelState(m.name, m.state, control.stub_free(m.reason)) for m in index.models}
 
     def served_config(self, name: str) -> ModelConfig:
         return self.client.get_model_config(name, as_json=False).config
 
     def load(self, name: str, config: ModelConfig | None = None) -> None:
-        """Load (or reload) `name`, from its config.pbtxt or from `config` as an override, and check
-        the server runs exactly that config. Validated first: a config Triton would refuse, or one
-        that could take the server down, never reaches it."""
-        problems = validate_model(self.model_repository / name, config, repository=self.model_repository)
-        if problems:
-            listed = "\n  ".join(str(problem) for problem in problems)
-            raise InputError(f"model '{name}': not loaded, its configuration is invalid:\n  {listed}")
-        override = json_format.MessageToJson(config) if config is not None else None
-        try:
-            self.client.load_model(name, config=override)
-        except InferenceServerException as exc:
-            message = f"model '{name}' failed to load: {_without_stub_traceback(exc.message())}"
-            raise ServerError(message, model=name, log=self.log_tail()) from None
-        self.verify(name, config)
+        """Load (or reload) `name`, validated first and read back after (see control.load_checked)."""
+        control.load_checked(self.client, self.model_repository, name, config, self.log_tail)
 
     def unload(self, name: str, timeout_s: float = 60.0) -> None:
-        try:
-            self.client.unload_model(name)
-        except InferenceServerException as exc:
-            raise ServerError(f"model '{name}' failed to unload: {exc.message()}", model=name) from None
-        deadline = time.monotonic() + timeout_s
-        while self.client.is_model_ready(name):
-            if time.monotonic() > deadline:
-                raise ServerError(f"model '{name}' still ready {timeout_s:.0f} s after unload", model=name)
-            time.sleep(0.1)
+        control.unload(self.client, name, timeout_s)
 
     def verify(self, name: str, expected: ModelConfig | None = None) -> None:
-        """Fail unless the server's effective config for `name` matches `expected`
-        (default: the model's config.pbtxt in the repository)."""
-        if expected is None:
-            expected = model_config.read_config(self.model_repository / name / "config.pbtxt")
-        differences = model_config.differences(expected, self.served_config(name))
-        if differences:
-            raise ServerError(
-                f"model '{name}': the server runs a different config than the one written:\n  "
-                + "\n  ".join(differences)
-            )
+        """Fail unless the server runs `expected` for `name` (default: its config.pbtxt)."""
+        control.verify(self.client, self.model_repository, name, expected)
 
     def verify_all_ready(self) -> list[ModelState]:
         """Check every READY model's config and return the models that failed to load."""
