@@ -238,6 +238,43 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tune(args: argparse.Namespace) -> int:
+    from tritonkit.files import check_replaceable
+    from tritonkit.specs import load_targets, load_yaml
+    from tritonkit.tune.log import TRIAL_LOG
+    from tritonkit.tune.report import MARKERS, summary, write_tune_report
+    from tritonkit.tune.run import tune_targets
+    from tritonkit.tune.space import SpaceSpec
+
+    spec = _only_targets(load_targets(args.targets), args.target, args.targets)
+    space = load_yaml(args.space, SpaceSpec) if args.space else SpaceSpec()
+    check_replaceable(args.report_dir, markers=MARKERS, kind="tune report")
+    log = args.report_dir / TRIAL_LOG
+    if args.resume and not log.is_file():
+        raise InputError(f"--resume: no trial log at {log} (run without --resume to start a tune)")
+    outcome = tune_targets(
+        spec, args.model_repository, space, log, variants=args.variants, budget_minutes=args.budget_minutes,
+        max_trials=args.max_trials, resume=args.resume, grpc_url=args.grpc_url, http_url=args.http_url,
+    )  # fmt: skip
+    report = write_tune_report(args.report_dir, f"tritonkit tune: {args.targets}", outcome)
+    print("\n" + summary(outcome))
+    print(f"report: {report / 'tune.md'} (and tune.json, {TRIAL_LOG}, plots/)")
+    return 0 if len(outcome.tuned) == len(outcome.tunes) else 1
+
+
+def _only_targets(spec: TargetsSpec, names: Sequence[str] | None, source: Path) -> TargetsSpec:
+    """The targets named (all when none is), every unknown name reported."""
+    from tritonkit.inputs import excerpt
+
+    if not names:
+        return spec
+    known = {t.name for t in spec.targets}
+    unknown = [excerpt(n) for n in dict.fromkeys(names) if n not in known]
+    if unknown:
+        raise InputError(f"{source}: no target named {', '.join(unknown)}; there are {', '.join(sorted(known))}")
+    return spec.model_copy(update={"targets": tuple(t for t in spec.targets if t.name in set(names))})
+
+
 def cmd_plan(args: argparse.Namespace) -> int:
     from tritonkit.inputs import excerpt
     from tritonkit.k8s.plan import capacity_from_results, check_capacity, plan, write_plan
@@ -365,6 +402,21 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--max-steps", type=types.bounded_int(1, MAX_SWEEP_STEPS), default=8, help="default: 8")
     _server_arguments(sweep, "reports/sweep")
     sweep.set_defaults(run=cmd_sweep)
+
+    tune = commands.add_parser("tune", help="find each target's best configuration and the latency/throughput front")
+    tune.add_argument("targets", type=types.path, help="targets/<name>.yaml")
+    tune.add_argument("--target", action="append", help="tune only this target (repeatable; default: all)")
+    tune.add_argument(
+        "--variants", type=types.variant_list, default=(), help="e.g. fp32,int8_dynamic (default: all exported)"
+    )
+    tune.add_argument("--space", type=types.path, help="search space YAML (default: the built-in space)")
+    tune.add_argument("--budget-minutes", type=types.bounded_float(0.1, 24 * 60), help="wall time for the whole tune")
+    tune.add_argument(
+        "--max-trials", type=types.bounded_int(4, 10_000), help="per target (default: 3%% of its space, 10 to 40)"
+    )
+    tune.add_argument("--resume", action="store_true", help="continue the tune whose trial log is in --report-dir")
+    _server_arguments(tune, "reports/tune")
+    tune.set_defaults(run=cmd_tune)
 
     plan = commands.add_parser("plan", help="size a deployment from a measured capacity and a traffic profile")
     plan.add_argument("--traffic", type=types.path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")

@@ -1,0 +1,223 @@
+"""The tune's effects: profile each variant's compute time, reload and measure candidates on the
+server (a config override through explicit model control, never a restart), log every trial, and
+write each target's winner as `<name>_tuned_<target>`. What to measure is search.py's decision.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from tritonkit.errors import InputError, ServerError
+from tritonkit.interrupts import run_async
+from tritonkit.machine import usable_cores
+from tritonkit.measure.payloads import build_pool
+from tritonkit.measure.runner import measure_target
+from tritonkit.serving import Serving
+from tritonkit.specs import ClosedLoopLoad, RandomPayload, TargetSpec, TokensPayload
+from tritonkit.triton.model_config import ModelConfig, read_config
+from tritonkit.tune.candidate import Candidate
+from tritonkit.tune.family import Family
+from tritonkit.tune.log import TrialLog
+from tritonkit.tune.objective import Objective
+from tritonkit.tune.predict import ComputeProfile, Prediction, Profiles, Workload, predict
+from tritonkit.tune.search import OutOfBudget, SearchResult, Settings, search
+from tritonkit.tune.space import SpaceSpec, candidates
+from tritonkit.tune.trials import Fidelity, Trial, TrialFigures
+
+Progress = Callable[[str], None]
+PROFILE_BATCHES = (1, 2, 4, 8, 16, 32, 64)
+PROFILE_LOAD: dict[str, float] = {"warmup_s": 0.2, "window_s": 0.5, "duration_s": 0.5, "stable_windows": 1}
+# The search measures about 3% of the space (at least 10 trials, at most 40 per target).
+TRIAL_SHARE, MIN_TRIALS, MAX_TRIALS = 0.03, 10, 40
+
+
+def default_trials(candidate_count: int) -> int:
+    return max(MIN_TRIALS, min(MAX_TRIALS, math.ceil(TRIAL_SHARE * candidate_count)))
+
+
+@dataclass(frozen=True)
+class TargetTune:
+    """One target's tune: what was searched and what won."""
+
+    target: TargetSpec
+    workload: str
+    objective: Objective
+    candidates: int
+    result: SearchResult
+    predictions: dict[str, Prediction] = field(repr=False)
+
+
+@dataclass
+class Tuner:
+    """Tunes targets of one family on one server, logging to one trial log."""
+
+    serving: Serving
+    family: Family
+    space: SpaceSpec
+    log: TrialLog
+    deadline: float | None  # time.monotonic() past which no trial starts
+    progress: Progress = print
+    cores: int = field(default_factory=usable_cores)
+    _bases: dict[str, ModelConfig] = field(default_factory=dict)
+
+    # -- configs ---------------------------------------------------------------------------------
+
+    def base(self, variant: str) -> ModelConfig:
+        """The variant's identity and I/O, as export wrote them."""
+        model = self.family.model(variant)
+        if model not in self._bases:
+            self._bases[model] = read_config(self.serving.repository / model / "config.pbtxt")
+        return self._bases[model]
+
+    def config(self, candidate: Candidate, target: TargetSpec) -> ModelConfig:
+        return candidate.config(self.base(candidate.variant), warmup_length(target))
+
+    # -- profiling ---------------------------------------------------------------------------
+
+    def profiles(self, target: TargetSpec, workload: str, thread_counts: Sequence[int]) -> Profiles:
+        """Each variant's seconds per execution by batch size at each thread count: one load per
+        (variant, threads), a short closed loop of one request in flight per batch size. Logged."""
+        found = []
+        for variant in self.family.variants:
+            for threads in thread_counts:
+                profile = self.log.profile(workload, variant, threads)
+                if profile is None:
+                    profile = self._profile(target, variant, threads)
+                    self.log.add_profile(workload, profile)
+                found.append(profile)
+        return Profiles(tuple(found))
+
+    def _profile(self, target: TargetSpec, variant: str, threads: int) -> ComputeProfile:
+        sizes = [b for b in PROFILE_BATCHES if b <= max(self.space.max_batch_size)]
+        alone = Candidate(variant, sizes[-1], False, 0, (), 1, threads, None)
+        self.progress(f"profiling {self.family.model(variant)} at {threads or 'auto'} threads, batch {sizes}")
+        self.serving.load(self.family.model(variant), self.config(alone, target))
+        seconds = []
+        for size in sizes:
+            probe = trial_target(target, self.family.model(variant), size, PROFILE_LOAD, concurrency=1)
+            measurement = run_async(partial(measure_target, probe, self.serving.host))
+            if measurement.latency is None:
+                raise ServerError(f"profiling {self.family.model(variant)}: no request succeeded at batch {size}")
+            seconds.append((size, measurement.latency.p50_us / 1e6))
+        return ComputeProfile(variant=variant, threads=threads, batch_seconds=tuple(seconds))
+
+    # -- trials ------------------------------------------------------------------------------
+
+    def tune(self, target: TargetSpec, workload: str, max_trials: int | None) -> TargetTune:
+        space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open")
+        threads = sorted({c.intra_op_threads or self.cores for c in space})
+        profiles = self.profiles(target, workload, threads)
+        load = Workload(
+            mode=target.load.mode, level=target.load.level, shape_sharing=self.shape_sharing(target), cores=self.cores
+        )
+        predictions = {c.key(): predict(c, profiles, load) for c in space}
+        objective = Objective.of(target)
+        budget = max_trials or default_trials(len(space))
+        counter = iter(range(1, budget + 1))
+        self.progress(f"tuning {target.name}: {objective.describe()}, {len(space)} candidates, at most {budget} trials")
+
+        def evaluate(candidate: Candidate, fidelity: Fidelity) -> Trial:
+            k = next(counter, budget)
+            logged = self.log.trial(workload, candidate.key(), fidelity)
+            trial = logged or self.trial(target, workload, candidate, fidelity)
+            if logged is None:
+                self.log.add_trial(trial)
+            self.progress(_progress_line(k, budget, trial, objective, self.deadline, logged is not None))
+            return trial
+
+        result = search(space, predictions, objective, evaluate, Settings(max_trials=budget))
+        return TargetTune(target, workload, objective, len(space), result, predictions)
+
+    def trial(self, target: TargetSpec, workload: str, candidate: Candidate, fidelity: Fidelity) -> Trial:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise OutOfBudget
+        started = time.monotonic()
+        model = self.family.model(candidate.variant)
+
+        def failed(why: str) -> Trial:
+            return Trial(target=target.name, workload=workload, candidate=candidate, fidelity=fidelity,
+                         figures=None, failure=why, seconds=time.monotonic() - started)  # fmt: skip
+
+        try:
+            self.serving.load(model, self.config(candidate, target))
+        except InputError as exc:
+            return failed(f"invalid: {exc}")
+        except ServerError as exc:
+            return failed(self._server_failure(exc, "did not load"))
+        meter = self.serving.resource_meter(model, candidate.instance_count)
+        if meter is not None:
+            meter.start()
+        timing = self.space.screen if fidelity == "screen" else self.space.confirm
+        probe = trial_target(target, model, candidate.client_batch_size, timing.load_fields())
+        try:
+            measurement = run_async(partial(measure_target, probe, self.serving.host))
+        except (InputError, ServerError) as exc:
+            return failed(self._server_failure(exc, "failed while measured"))
+        usage = meter.stop() if meter is not None else None
+        if self.serving.restart_if_exited():
+            return failed("took the server down (restarted)")
+        if measurement.latency is None:
+            kinds = ", ".join(f"{count} {kind}" for kind, count in measurement.errors.items())
+            return failed(f"no request succeeded ({kinds or 'none answered'})")
+        figures = TrialFigures.of(measurement, usage)
+        return Trial(target=target.name, workload=workload, candidate=candidate, fidelity=fidelity,
+                     figures=figures, seconds=time.monotonic() - started)  # fmt: skip
+
+    def _server_failure(self, exc: Exception, what: str) -> str:
+        restarted = self.serving.restart_if_exited()
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return f"{what}: {first}" + (" (it took the server down; restarted)" if restarted else "")
+
+    def shape_sharing(self, target: TargetSpec) -> float:
+        """The chance that two requests of the payload have the same shapes (can be batched)."""
+        variant = self.family.variants[0]
+        pool = build_pool(target.payload, self.base(variant), target.load.seed)
+        shapes = Counter(tuple((name, array.shape) for name, array in sorted(p.items())) for p in pool.payloads)
+        total = sum(shapes.values())
+        return sum((count / total) ** 2 for count in shapes.values())
+
+
+def warmup_length(target: TargetSpec) -> int:
+    """The dynamic dimension's size warmups use: the payload's own (its longest sequence)."""
+    payload = target.payload
+    if isinstance(payload, TokensPayload):
+        return payload.sequence_length
+    if isinstance(payload, RandomPayload):
+        return payload.dynamic_dim_size
+    raise InputError(f"target '{target.name}': tune needs a tokens or random payload (files cannot vary batch size)")
+
+
+def trial_target(
+    target: TargetSpec, model: str, client_batch: int, timing: dict[str, float], concurrency: int | None = None
+) -> TargetSpec:
+    """The target aimed at `model`, its requests of `client_batch` inferences, measured with
+    `timing` (and, for profiling, as a closed loop of `concurrency`)."""
+    load = target.load.model_dump() | timing
+    if concurrency is not None:
+        load = load | {"mode": "closed", "concurrency": concurrency}
+        load.pop("rate_per_s", None), load.pop("arrivals", None), load.pop("max_in_flight", None)
+        loaded: object = ClosedLoopLoad.model_validate(load)
+    else:
+        loaded = type(target.load).model_validate(load)
+    payload = target.payload.model_copy(update={"batch_size": client_batch})
+    return target.model_copy(update={"model": model, "model_version": "", "load": loaded, "payload": payload})
+
+
+def _progress_line(k: int, n: int, trial: Trial, objective: Objective, deadline: float | None, logged: bool) -> str:
+    bar = "#" * round(20 * k / n) + "." * (20 - round(20 * k / n))
+    if trial.figures is None:
+        outcome = f"failed: {trial.failure[:100]}"
+    else:
+        f = trial.figures
+        missed = objective.violations(f)
+        outcome = f"p99 {f.p99_ms:.1f} ms, {f.inferences_per_s:.0f} inf/s" + (
+            f" (misses {missed[0]})" if missed else ""
+        )
+    left = f", {max(0.0, deadline - time.monotonic()) / 60:.1f} min left" if deadline is not None else ""
+    source = " [from the log]" if logged else ""
+    return f"  [{bar}] {k}/{n} {trial.fidelity}: {trial.candidate.describe()} → {outcome}{source}{left}"

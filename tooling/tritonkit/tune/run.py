@@ -1,0 +1,128 @@
+"""`tritonkit tune`: every target of a targets file tuned on one server, its winner written and
+loaded, the trial log kept for --resume, and the results returned for the report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tritonkit.errors import InputError
+from tritonkit.inputs import listed
+from tritonkit.machine import cpu_description, usable_cores
+from tritonkit.measure.payloads import payload_file_problems
+from tritonkit.serving import serving
+from tritonkit.specs import TargetSpec, TargetsSpec, TokensPayload
+from tritonkit.triton.repository import check_model_name
+from tritonkit.tune.driver import Progress, TargetTune, Tuner, warmup_length
+from tritonkit.tune.family import Family, family_of
+from tritonkit.tune.log import LogHeader, TrialLog, digest
+from tritonkit.tune.outputs import record_for, write_tuned
+from tritonkit.tune.space import SpaceSpec, candidates
+
+
+@dataclass(frozen=True)
+class TuneOutcome:
+    family: Family
+    tunes: tuple[TargetTune, ...]
+    tuned: dict[str, str]  # target name -> the tuned model written for it
+    log_path: Path
+    resumed: int  # trials taken from the log instead of measured
+
+
+def workload_of(target: TargetSpec, family: Family) -> str:
+    """What a target measures, as a digest: targets that only differ by name share their trials."""
+    return digest(
+        {"family": family.name, **target.model_dump(mode="json", include={"load", "payload", "slo", "outputs"})}
+    )
+
+
+def prepare(
+    spec: TargetsSpec, repository: Path, variants: Sequence[str], space: SpaceSpec
+) -> tuple[Family, list[TargetSpec]]:
+    """The family the targets share and the targets with their tokenizers found, every problem
+    reported at once before a server starts."""
+    problems: list[str] = []
+    families = {}
+    for target in spec.targets:
+        try:
+            families[target.name] = family_of(target.model, repository, variants)
+        except InputError as exc:
+            problems.append(f"target '{target.name}': {exc}")
+    names = {f.name for f in families.values()}
+    if len(names) > 1:
+        problems.append(f"the targets span several model families ({', '.join(sorted(names))}): pick one with --target")
+    targets = []
+    for target in spec.targets:
+        family = families.get(target.name)
+        payload = target.payload
+        if family and isinstance(payload, TokensPayload) and payload.tokenizer is None:
+            payload = payload.model_copy(
+                update={"tokenizer": repository / family.model(family.variants[0]) / "tokenizer"}
+            )
+        target = target.model_copy(update={"payload": payload})
+        targets.append(target)
+        problems += _target_problems(target, family, space)
+        problems += payload_file_problems(target.payload)
+    if problems:
+        raise InputError("cannot tune:\n" + listed([f"  {p}" for p in dict.fromkeys(problems)]))
+    return next(iter(families.values())), targets
+
+
+def _target_problems(target: TargetSpec, family: Family | None, space: SpaceSpec) -> list[str]:
+    problems = []
+    try:
+        warmup_length(target)
+        if family is not None:
+            check_model_name(family.tuned(target.name))
+            candidates(space, family.variants, usable_cores(), open_loop=target.load.mode == "open")
+    except InputError as exc:
+        problems.append(f"target '{target.name}': {exc}")
+    return problems
+
+
+def tune_targets(
+    spec: TargetsSpec, repository: Path, space: SpaceSpec, log_path: Path, *, variants: Sequence[str] = (),
+    budget_minutes: float | None = None, max_trials: int | None = None, resume: bool = False,
+    grpc_url: str | None = None, http_url: str | None = None, progress: Progress = print,
+) -> TuneOutcome:  # fmt: skip
+    if http_url and not grpc_url:
+        raise InputError("tuning on a running server needs its --grpc-url (models are reloaded over gRPC)")
+    family, targets = prepare(spec, repository, variants, space)
+    workloads = {t.name: workload_of(t, family) for t in targets}
+    header = LogHeader(family=family.name, variants=family.variants, space=space.digest(), targets=workloads,
+                       cores=usable_cores(), machine=cpu_description()[0])  # fmt: skip
+    log = TrialLog(log_path, header, resume=resume)
+    started = time.monotonic()
+    tunes, tuned = [], {}
+    with serving(spec, repository, grpc_url, http_url) as served:
+        tuner = Tuner(served, family, space, log, None, progress)
+        for index, target in enumerate(targets, 1):
+            # Each target gets its share of the budget: a slow one cannot starve the others.
+            if budget_minutes is not None:
+                tuner.deadline = started + 60 * budget_minutes * index / len(targets)
+            result = tuner.tune(target, workloads[target.name], max_trials)
+            tunes.append(result)
+            best = result.result.best
+            if best is None:
+                progress(f"{target.name}: {result.result.note}; nothing written")
+                continue
+            name = family.tuned(target.name)
+            measured = [t for t in result.result.trials if t.figures is not None]
+            record = record_for(
+                name, target.name, result.objective.describe(), target.slo, family.model(best.candidate.variant), best,
+                len(measured), result.candidates, space.digest(), log_path,
+            )  # fmt: skip
+            write_tuned(
+                repository, name, family.model(best.candidate.variant), tuner.config(best.candidate, target), record
+            )
+            served.load(name)  # it loads, and serves exactly what was written
+            tuned[target.name] = name
+            progress(f"{target.name}: wrote {repository / name} ({best.candidate.describe()}; {result.result.note})")
+        if served.local is None:  # a running server gets its variants back as written
+            for variant in family.variants:
+                # As an override: Triton 2.51 keeps the last override on a plain reload of
+                # unchanged files.
+                served.load(family.model(variant), tuner.base(variant))
+    return TuneOutcome(family, tuple(tunes), tuned, log_path, log.resumed)
