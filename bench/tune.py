@@ -5,6 +5,8 @@
     replay   the search against that table with 2-4% of its trials, next to random search and to
              measuring only the queueing model's top picks on the same budget: the share of the
              table's optimum each reaches (no server: seconds)
+    adaptive a step load (low -> high -> low) on compare's tuned configuration and on the minimal
+             one: p99 and throughput window by window (adaptive batching at work), plotted
     compare  a real tune of the target, then its winner and the minimal hand-written config (fp32,
              no dynamic_batching, one instance, ONNX Runtime's default threads) measured in turns
              on the same server: inferences/s each, p99 against the SLO; and seconds per trial
@@ -13,6 +15,7 @@
     .venv/bin/python bench/tune.py grid --repository /tmp/minilm_repo --out bench/results/tune_grid   # ~30 min
     .venv/bin/python bench/tune.py replay bench/results/tune_grid
     .venv/bin/python bench/tune.py compare --repository /tmp/minilm_repo                             # ~8 min
+    .venv/bin/python bench/tune.py adaptive --repository /tmp/minilm_repo                            # ~2 min
 
 The 2-core machine also runs the client: figures drift from run to run; ratios measured side by
 side in one run are what to read.
@@ -30,12 +33,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from matplotlib.axes import Axes
 
-from tritonkit.interrupts import run_async
+from tritonkit.interrupts import interrupts_unwind, run_async
 from tritonkit.machine import cpu_description, now, usable_cores
+from tritonkit.measure.measurement import WindowStats
 from tritonkit.measure.runner import measure_target
+from tritonkit.report.plots import render_figure
 from tritonkit.serving import serving
-from tritonkit.specs import OnnxRuntimeKnobs, ServingKnobs, TargetSpec, TargetsSpec, load_targets
+from tritonkit.specs import OnnxRuntimeKnobs, OpenLoopLoad, ServingKnobs, TargetSpec, TargetsSpec, load_targets
 from tritonkit.triton.model_config import apply_knobs, read_config
 from tritonkit.tune.driver import Tuner, trial_target
 from tritonkit.tune.log import LogHeader, TrialLog, read_trials
@@ -193,30 +199,109 @@ def _figures(measurement: Any, target: TargetSpec) -> dict[str, Any]:
             "meets_p99": p99 is not None and (target.slo.p99_ms is None or p99 <= target.slo.p99_ms)}  # fmt: skip
 
 
+def _phases(low: float, high: float, seconds: float) -> list[tuple[float, float]]:
+    return [(low, seconds), (high, seconds), (low, seconds)]
+
+
+def adaptive(args: argparse.Namespace) -> None:
+    """A step load, low -> high -> low (Poisson arrivals, the target's fixed-length payload), on the
+    tuned configuration and on the minimal one, window by window: p99 and throughput over time."""
+    spec, target = _target(args.targets, args.target)
+    compared = json.loads(args.compare.read_text())
+    tuned_model = f"minilm_tuned_{target.name}"
+    high = args.high or 0.8 * compared["median_inferences_per_s"]["tuned"]
+    minimal = ServingKnobs(max_batch_size=8, onnxruntime=OnnxRuntimeKnobs(), warmup=None)
+    timelines: dict[str, list[dict[str, Any]]] = {}
+    with serving(spec, args.repository) as served:
+        base = read_config(args.repository / "minilm_fp32" / "config.pbtxt")
+        for name, model, config in (
+            ("minimal", "minilm_fp32", apply_knobs(base, minimal)),
+            ("tuned", tuned_model, None),
+        ):
+            served.load(model, config)
+            timeline, start_s = [], 0.0
+            for rate, seconds in _phases(args.low, high, args.phase_seconds):
+                windows = round(seconds)
+                load = OpenLoopLoad(mode="open", rate_per_s=rate, warmup_s=0.5, window_s=1.0, duration_s=float(windows),
+                                    stable_windows=windows)  # fmt: skip
+                payload = target.payload.model_copy(update={"batch_size": 1})
+                probe = target.model_copy(update={"model": model, "load": load, "payload": payload})
+                measured = run_async(partial(measure_target, probe, served.host))
+                timeline += [_window(w, start_s, rate) for w in measured.windows]
+                start_s += windows + 0.5
+            timelines[name] = timeline
+    result = {
+        "machine": cpu_description()[0], "cores": usable_cores(), "date": now(), "target": target.name,
+        "tuned": compared["tuned"], "low_per_s": args.low, "high_per_s": high, "timelines": timelines,
+    }  # fmt: skip
+    args.json.write_text(json.dumps(result, indent=2) + "\n")
+    for metric, label in (("p99_ms", "p99 latency (ms)"), ("served_per_s", "served requests/s")):
+        png = render_figure(partial(_draw_timeline, timelines=timelines, metric=metric, label=label))
+        args.json.with_name(f"adaptive_batching_{metric}.png").write_bytes(png)
+    for name, timeline in timelines.items():
+        for phase, rate in (("low", args.low), ("high", high)):
+            rows = [w for w in timeline if w["offered_per_s"] == rate and w["p99_ms"] is not None]
+            p99 = statistics.median(float(w["p99_ms"]) for w in rows)
+            served_per_s = statistics.median(float(w["served_per_s"]) for w in rows)
+            print(f"{name:>8} at {phase} load ({rate:.0f}/s): p99 median {p99:.1f} ms, served {served_per_s:.0f}/s")
+
+
+def _window(window: WindowStats, start_s: float, rate: float) -> dict[str, Any]:
+    p99 = window.p99_us / 1000 if window.p99_us else None
+    return {"t_s": start_s + window.index + 1, "offered_per_s": rate, "served_per_s": window.throughput_per_s,
+            "p99_ms": p99, "errors": window.errors}  # fmt: skip
+
+
+def _draw_timeline(ax: Axes, timelines: dict[str, list[dict[str, Any]]], metric: str, label: str) -> None:
+    for i, (name, timeline) in enumerate(timelines.items()):
+        points = [(w["t_s"], w[metric]) for w in timeline if w[metric] is not None]
+        ax.plot([t for t, _ in points], [v for _, v in points], "-o", color=f"C{i}", markersize=3, label=name)
+    if metric == "served_per_s":
+        first = next(iter(timelines.values()))
+        ax.step([w["t_s"] for w in first], [w["offered_per_s"] for w in first], "k:", where="mid", label="offered")
+    else:
+        ax.set_yscale("log")
+    ax.set_title(f"Step load low -> high -> low: {label}")
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel(label)
+    ax.legend(loc="best")
+
+
+def _measuring(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The arguments of the commands that measure: where the family is, and which target."""
+    parser.add_argument("--repository", type=Path, required=True)
+    parser.add_argument("--targets", type=Path, default=TARGETS)
+    parser.add_argument("--target", default=TARGET)
+    return parser
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    g = commands.add_parser("grid")
-    g.add_argument("--repository", type=Path, required=True)
-    g.add_argument("--targets", type=Path, default=TARGETS)
-    g.add_argument("--target", default=TARGET)
-    g.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tune_grid")
+    results = ROOT / "bench" / "results"
+    g = _measuring(commands.add_parser("grid"))
+    g.add_argument("--out", type=Path, default=results / "tune_grid")
     g.set_defaults(run=grid)
     r = commands.add_parser("replay")
-    r.add_argument("table", type=Path, nargs="?", default=ROOT / "bench" / "results" / "tune_grid")
-    r.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "tune_replay.json")
+    r.add_argument("table", type=Path, nargs="?", default=results / "tune_grid")
+    r.add_argument("--json", type=Path, default=results / "tune_replay.json")
     r.set_defaults(run=replay_table)
-    c = commands.add_parser("compare")
-    c.add_argument("--repository", type=Path, required=True)
-    c.add_argument("--targets", type=Path, default=TARGETS)
-    c.add_argument("--target", default=TARGET)
+    c = _measuring(commands.add_parser("compare"))
     c.add_argument("--max-trials", type=int, default=24)
     c.add_argument("--rounds", type=int, default=3)
     c.add_argument("--workdir", type=Path, default=Path("/tmp/tritonkit-bench-tune"))
-    c.add_argument("--json", type=Path, default=ROOT / "bench" / "results" / "tune_compare.json")
+    c.add_argument("--json", type=Path, default=results / "tune_compare.json")
     c.set_defaults(run=compare)
+    a = _measuring(commands.add_parser("adaptive"))
+    a.add_argument("--compare", type=Path, default=results / "tune_compare.json")
+    a.add_argument("--low", type=float, default=20.0)
+    a.add_argument("--high", type=float, help="requests/s (default: 0.8 x the tuned throughput compare measured)")
+    a.add_argument("--phase-seconds", type=float, default=10.0)
+    a.add_argument("--json", type=Path, default=results / "adaptive_batching.json")
+    a.set_defaults(run=adaptive)
     args = parser.parse_args()
-    args.run(args)
+    with interrupts_unwind():  # Ctrl-C stops the server and its stubs like the CLI does
+        args.run(args)
 
 
 if __name__ == "__main__":

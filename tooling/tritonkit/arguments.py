@@ -7,7 +7,7 @@ import math
 from argparse import ArgumentTypeError
 from collections.abc import Callable
 from pathlib import Path
-from typing import get_args
+from typing import TypeVar, get_args
 
 from tritonkit.inputs import EXCERPT_CHARS, excerpt, path_problem
 
@@ -56,13 +56,26 @@ def output_file(text: str) -> Path:
 
 
 def bounded_int(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
+    return _bounded(int, "a whole number", low, high)
+
+
+def bounded_float(low: float, high: float) -> Callable[[str], float]:
+    return _bounded(float, "a number", low, high)
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _bounded(kind: Callable[[str], Number], what: str, low: Number, high: Number) -> Callable[[str], Number]:
+    expected = f"expected {what} {low:g}-{high:g}"
+
+    def parse(text: str) -> Number:
         try:
-            value = int(text)
+            value = kind(text)
         except ValueError:
-            raise ArgumentTypeError(f"expected a whole number {low}-{high}, got {excerpt(text)}") from None
-        if not low <= value <= high:
-            raise ArgumentTypeError(f"expected a whole number {low}-{high}, got {value}")
+            raise ArgumentTypeError(f"{expected}, got {excerpt(text)}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise ArgumentTypeError(f"{expected}, got {value:g}")
         return value
 
     return parse
@@ -76,19 +89,6 @@ def _positive(text: str, high: float) -> float:
     if not (math.isfinite(value) and 0 < value <= high):
         raise ArgumentTypeError(f"expected a number above 0 and at most {high:g}, got {excerpt(text)}")
     return value
-
-
-def bounded_float(low: float, high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ArgumentTypeError(f"expected a number {low:g}-{high:g}, got {excerpt(text)}") from None
-        if not (math.isfinite(value) and low <= value <= high):
-            raise ArgumentTypeError(f"expected a number {low:g}-{high:g}, got {excerpt(text)}")
-        return value
-
-    return parse
 
 
 def number_list(high: float) -> Callable[[str], list[float]]:

@@ -12,12 +12,11 @@ from tritonkit.errors import InputError
 from tritonkit.interrupts import run_async
 from tritonkit.measure.external import Record, measurement_from_records
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.runner import measure_target
+from tritonkit.measure.runner import describe_load, measure_target
 from tritonkit.measure.summary import Host
-from tritonkit.measure.sweep import SweepResult, analyze, meets_p99
+from tritonkit.serving import serving
 from tritonkit.slo import Verdict, judge
-from tritonkit.specs import OpenLoopLoad, TargetSpec, TargetsSpec, TokensPayload
-from tritonkit.triton.server import LocalServer
+from tritonkit.specs import TargetsSpec, TokensPayload
 
 Progress = Callable[[str], None]
 
@@ -58,11 +57,9 @@ def check_locally(spec: TargetsSpec, repository: Path, progress: Progress = prin
     """Start the local Triton on `repository`, load the targets' models (each load checks the
     served config is the one written), run the check, stop the server."""
     spec = with_local_tokenizers(spec, repository)
-    with LocalServer(repository, load_all=False) as server:
-        for model in dict.fromkeys(t.model for t in spec.targets):
-            progress(f"loading {model}")
-            server.load(model)
-        return run_check(spec, host_of(server, spec), progress)
+    with serving(spec, repository) as served:
+        served.load_each([t.model for t in spec.targets], progress)
+        return run_check(spec, served.host, progress)
 
 
 def with_local_tokenizers(spec: TargetsSpec, repository: Path) -> TargetsSpec:
@@ -74,39 +71,6 @@ def with_local_tokenizers(spec: TargetsSpec, repository: Path) -> TargetsSpec:
             payload = payload.model_copy(update={"tokenizer": repository / target.model / "tokenizer"})
         targets.append(target.model_copy(update={"payload": payload}))
     return spec.model_copy(update={"targets": tuple(targets)})
-
-
-def host_of(server: LocalServer, spec: TargetsSpec) -> Host:
-    return Host(server.grpc_url, server.http_url, spec.dollars_per_hour, spec.host_watts)
-
-
-def describe_load(target: TargetSpec) -> str:
-    load = target.load
-    if isinstance(load, OpenLoopLoad):
-        return f"open loop, {load.arrivals} arrivals at {load.rate_per_s:g}/s over {load.protocol}"
-    return f"closed loop, {load.concurrency} in flight over {load.protocol}"
-
-
-def run_sweep(
-    target: TargetSpec, host: Host, levels: list[float] | None, max_steps: int, progress: Progress = print
-) -> SweepResult:
-    """The target's load at each level (rates or concurrencies); without levels, doubling from the
-    target's own level until a step misses the p99 limit or `max_steps` is reached."""
-    p99_limit_ms = target.slo.p99_ms
-    points: list[Measurement] = []
-    steps = levels or [target.load.level * 2**i for i in range(max_steps)]
-    for level in steps[:max_steps]:
-        step = _at_level(target, level)
-        progress(f"sweep step {len(points) + 1}: {describe_load(step)}")
-        point = run_async(partial(measure_target, step, host))
-        points.append(point)
-        if levels is None and not meets_p99(point, p99_limit_ms):
-            break
-    return analyze(target.model, points, p99_limit_ms)
-
-
-def _at_level(target: TargetSpec, level: float) -> TargetSpec:
-    return target.model_copy(update={"name": f"{target.name}@{level:g}", "load": target.load.at_level(level)})
 
 
 # The verdict column's words, short enough for a sane width; the final line spells them out.

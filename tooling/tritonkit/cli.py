@@ -21,8 +21,6 @@ from tritonkit.triton.container import NGC_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
     from tritonkit.check import CheckResult
-    from tritonkit.measure.summary import Host
-    from tritonkit.specs import TargetsSpec
 
 DEFAULT_REPOSITORY = Path("model_repository")
 MAX_SWEEP_STEPS = 64  # doubling 64 times passes any level a load could reach
@@ -140,15 +138,6 @@ def _report_check(result: CheckResult, report_dir: Path, title: str) -> int:
     return 0 if result.passed else 1
 
 
-def _remote_host(args: argparse.Namespace, spec: TargetsSpec) -> Host | None:
-    """The running server given by --grpc-url/--http-url, or None for a local one."""
-    from tritonkit.measure.summary import Host
-
-    if not (args.grpc_url or args.http_url):
-        return None
-    return Host(args.grpc_url or "", args.http_url or "", spec.dollars_per_hour, spec.host_watts)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
     from tritonkit.export.recipe import load_recipe
 
@@ -173,35 +162,38 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tritonkit.check import check_locally, check_records, run_check, with_local_tokenizers
+    from tritonkit.check import check_records, run_check, with_local_tokenizers
     from tritonkit.inputs import excerpt
     from tritonkit.measure.external import read_records
     from tritonkit.measure.preflight import check_before_start
+    from tritonkit.serving import serving
     from tritonkit.specs import load_targets
 
     if args.target is not None and args.locust is None:
         raise InputError(f"--target {excerpt(args.target)} picks the target of a --locust run; give --locust too")
     spec = load_targets(args.targets)
-    host = _remote_host(args, spec)
     if args.locust:
         result = check_records(spec, args.target, read_records(args.locust))
-    elif host:
-        check_before_start(args.targets, spec.targets, None)
-        result = run_check(spec, host)
-    else:
+        return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
+    remote = bool(args.grpc_url or args.http_url)
+    if not remote:
         spec = with_local_tokenizers(spec, args.model_repository)
-        check_before_start(args.targets, spec.targets, args.model_repository)
-        result = check_locally(spec, args.model_repository)
+    check_before_start(args.targets, spec.targets, None if remote else args.model_repository)
+    with serving(spec, args.model_repository, args.grpc_url, args.http_url, control=not remote) as served:
+        if served.local is not None:  # a running server serves its models as they are
+            served.load_each([t.model for t in spec.targets])
+        result = run_check(spec, served.host)
     return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tritonkit.check import host_of, run_sweep, with_local_tokenizers
+    from tritonkit.check import with_local_tokenizers
     from tritonkit.inputs import excerpt
     from tritonkit.measure.preflight import check_before_start, check_levels
     from tritonkit.report import write_report
+    from tritonkit.serving import serving
     from tritonkit.specs import load_targets
-    from tritonkit.triton.server import LocalServer
+    from tritonkit.tune.sweep import run_sweep, sweep_table
 
     spec = load_targets(args.targets)
     by_name = {t.name: t for t in spec.targets}
@@ -209,31 +201,16 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise InputError(f"{args.targets}: no target named {excerpt(args.target)}; there are {', '.join(by_name)}")
     target = by_name[args.target]
     check_levels(target, args.levels, args.max_steps)
-    host = _remote_host(args, spec)
-    repository = None if host else args.model_repository
-    if repository is not None:
-        target = with_local_tokenizers(spec.model_copy(update={"targets": (target,)}), repository).targets[0]
-    check_before_start(args.targets, [target], repository)
-    if host:
-        sweep = run_sweep(target, host, args.levels, args.max_steps)
-    else:
-        with LocalServer(args.model_repository, load_all=False) as server:
-            server.load(target.model)
-            sweep = run_sweep(target, host_of(server, spec), args.levels, args.max_steps)
+    remote = bool(args.grpc_url or args.http_url)
+    if not remote:
+        target = with_local_tokenizers(spec.model_copy(update={"targets": (target,)}), args.model_repository).targets[0]
+    check_before_start(args.targets, [target], None if remote else args.model_repository)
+    with serving(spec, args.model_repository, args.grpc_url, args.http_url, control=not remote) as served:
+        if served.local is not None:
+            served.load(target.model)
+        sweep = run_sweep(target, served.host, args.levels, args.max_steps)
     report = write_report(args.report_dir, title=f"tritonkit sweep: {target.model}", measurements=(), sweeps=(sweep,))
-    unit = "req/s offered" if sweep.mode == "open" else "in flight"
-    print(f"\n{'load (' + unit + ')':>22} {'inf/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
-    for i, point in enumerate(sweep.points):
-        p50, p99 = (
-            (f"{point.latency.p50_us / 1000:.2f}", f"{point.latency.p99_us / 1000:.2f}")
-            if point.latency
-            else ("—", "—")
-        )
-        mark = ("  knee" if i == sweep.knee else "") + ("  best within p99" if i == sweep.best else "")
-        print(f"{point.level:>22g} {point.inferences_per_s:>8.1f} {p50:>8} {p99:>8} {point.error_rate:>7.2%}{mark}")
-    best = sweep.max_inferences_per_s_within_p99
-    limit = f"p99 ≤ {sweep.p99_limit_ms:g} ms" if sweep.p99_limit_ms else "no p99 limit"
-    print(f"max throughput meeting {limit}: " + (f"{best:.1f} inf/s" if best is not None else "none of the steps"))
+    print("\n" + sweep_table(sweep))
     print(f"report: {report / 'report.html'}")
     return 0
 
@@ -246,7 +223,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     from tritonkit.tune.run import tune_targets
     from tritonkit.tune.space import SpaceSpec
 
-    spec = _only_targets(load_targets(args.targets), args.target, args.targets)
+    spec = load_targets(args.targets).only(args.target or (), args.targets)
     space = load_yaml(args.space, SpaceSpec) if args.space else SpaceSpec()
     check_replaceable(args.report_dir, markers=MARKERS, kind="tune report")
     log = args.report_dir / TRIAL_LOG
@@ -262,22 +239,9 @@ def cmd_tune(args: argparse.Namespace) -> int:
     return 0 if len(outcome.tuned) == len(outcome.tunes) else 1
 
 
-def _only_targets(spec: TargetsSpec, names: Sequence[str] | None, source: Path) -> TargetsSpec:
-    """The targets named (all when none is), every unknown name reported."""
-    from tritonkit.inputs import excerpt
-
-    if not names:
-        return spec
-    known = {t.name for t in spec.targets}
-    unknown = [excerpt(n) for n in dict.fromkeys(names) if n not in known]
-    if unknown:
-        raise InputError(f"{source}: no target named {', '.join(unknown)}; there are {', '.join(sorted(known))}")
-    return spec.model_copy(update={"targets": tuple(t for t in spec.targets if t.name in set(names))})
-
-
 def cmd_plan(args: argparse.Namespace) -> int:
     from tritonkit.inputs import excerpt
-    from tritonkit.k8s.plan import capacity_from_results, check_capacity, plan, write_plan
+    from tritonkit.k8s.plan import capacity_from_results, check_capacity, plan, plan_table, write_plan
     from tritonkit.specs import TrafficSpec, load_yaml
 
     traffic = load_yaml(args.traffic, TrafficSpec)
@@ -292,18 +256,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         raise InputError("give --capacity, or --results with --target (a check target or a swept model)")
     result = plan(capacity, traffic)
-    print(
-        f"capacity per replica under the SLO: {result.capacity_per_replica:.1f} inf/s, planned at "
-        f"{traffic.target_utilization:.0%}: {result.planned_per_replica:.1f} inf/s; "
-        f"{result.inferences_per_month / 1e6:.1f}M inferences a month\n"
-    )
-    print(f"{'deployment':<22} {'replicas peak/off':>17} {'$/month':>10} {'$/1M inf':>9}  risk")
-    for option in result.options:
-        replicas = f"{option.peak_replicas}/{option.off_peak_replicas}"
-        print(
-            f"{option.name:<22} {replicas:>17} {option.dollars_per_month:>10.2f} "
-            f"{option.dollars_per_million:>9.4f}  {option.risk}"
-        )
+    print(plan_table(result, traffic))
     if args.out:
         write_plan(args.out, result)
         print(f"\nwrote {args.out}")

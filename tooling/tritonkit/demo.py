@@ -10,18 +10,19 @@ from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
+import tritonclient.grpc as grpcclient
 
-from tritonkit.check import CheckResult, host_of, run_check, with_local_tokenizers
+from tritonkit.check import CheckResult, run_check, with_local_tokenizers
 from tritonkit.errors import CheckFailed, InputError
 from tritonkit.export.pipeline import Progress, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.reference import TASK_OUTPUT, tokenize
+from tritonkit.serving import serving
 from tritonkit.specs import RecipeSpec, VariantName, load_targets
 from tritonkit.triton import model_config, profiles
 from tritonkit.triton.infer import infer_once
 from tritonkit.triton.onnx_signature import read_signature
 from tritonkit.triton.repository import write_model
-from tritonkit.triton.server import LocalServer
 
 DEFAULT_RECIPE = Path("export/minilm.yaml")
 DEFAULT_TARGETS = Path("targets/minilm.yaml")
@@ -71,16 +72,14 @@ def run_demo(
     if missing:
         raise InputError(f"{targets_path}: targets name models the demo does not write: {', '.join(sorted(missing))}")
 
-    with LocalServer(repository, load_all=False) as server:
+    with serving(targets, repository) as served:
         inferences = []
         for name in exported:
-            server.load(name)  # fails unless the served config equals the written one
-            inferences.append(_compare_with_onnxruntime(server, repository, recipe, name))
-            server.unload(name)
-        for name in sorted(wanted):
-            progress(f"loading {name}")
-            server.load(name)
-        check = run_check(with_local_tokenizers(targets, repository), host_of(server, targets), progress)
+            served.load(name)  # fails unless the served config equals the written one
+            inferences.append(_compare_with_onnxruntime(served.client, repository, recipe, name))
+            served.unload(name)
+        served.load_each(sorted(wanted), progress)
+        check = run_check(with_local_tokenizers(targets, repository), served.host, progress)
     return DemoResult(tuple(inferences), check)
 
 
@@ -100,13 +99,15 @@ def write_profile_configs(repository: Path, recipe: RecipeSpec, exported: str) -
     return names
 
 
-def _compare_with_onnxruntime(server: LocalServer, repository: Path, recipe: RecipeSpec, name: str) -> DemoInference:
+def _compare_with_onnxruntime(
+    client: grpcclient.InferenceServerClient, repository: Path, recipe: RecipeSpec, name: str
+) -> DemoInference:
     output = TASK_OUTPUT[recipe.task]
     (batch,) = tokenize(repository / name / "tokenizer", list(SENTENCES), recipe.max_sequence_length)
     session = ort.InferenceSession(str(repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     feed = {i.name: batch[i.name] for i in session.get_inputs()}
     expected = session.run([output], feed)[0]
-    embeddings = infer_once(server.client, name, feed, [output])[output]
+    embeddings = infer_once(client, name, feed, [output])[output]
     difference = float(np.max(np.abs(embeddings - expected)))
     if difference > TOLERANCE:
         raise CheckFailed(f"model '{name}': served output differs from ONNX Runtime by {difference:g}")

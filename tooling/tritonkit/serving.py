@@ -8,7 +8,7 @@ reload, the tuner's variants); loading with a config override needs its explicit
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +40,24 @@ class Serving:
             self.local.raise_if_exited()
             self.local.load(name, config)
         else:
-            assert self.remote is not None
-            control.load_checked(self.remote, self.repository, name, config)
+            control.load_checked(self.client, self.repository, name, config)
+
+    @property
+    def client(self) -> grpcclient.InferenceServerClient:
+        if self.local is not None:
+            return self.local.client
+        if self.remote is None:
+            raise InputError("model control on a running server needs its --grpc-url")
+        return self.remote
+
+    def unload(self, name: str) -> None:
+        control.unload(self.client, name)
+
+    def load_each(self, names: Sequence[str], progress: Callable[[str], None] = print) -> None:
+        """Load every named model once (a local server starts with none loaded)."""
+        for name in dict.fromkeys(names):
+            progress(f"loading {name}")
+            self.load(name)
 
     def resource_meter(self, model: str, instances: int) -> ResourceMeter | None:
         """A meter of the model's `instances` processes; None for a server on another host. After a
@@ -64,10 +80,16 @@ class Serving:
 
 @contextmanager
 def serving(
-    spec: TargetsSpec, repository: Path, grpc_url: str | None = None, http_url: str | None = None
-) -> Iterator[Serving]:
+    spec: TargetsSpec, repository: Path, grpc_url: str | None = None, http_url: str | None = None,
+    *, control: bool = True,
+) -> Iterator[Serving]:  # fmt: skip
     """A local server on `repository` (no model loaded: the command loads what it needs), or the
-    running server at the URLs."""
+    running server at the URLs; `control`: the command (re)loads models on it, over gRPC."""
+    if (grpc_url or http_url) and not control:
+        yield Serving(
+            Host(grpc_url or "", http_url or "", spec.dollars_per_hour, spec.host_watts), repository, None, None
+        )
+        return
     if grpc_url or http_url:
         if not grpc_url:
             raise InputError("loading models on a running server needs its --grpc-url (model control is over gRPC)")
@@ -81,8 +103,11 @@ def serving(
             client.close()
         return
     with LocalServer(repository, load_all=False) as server:
-        host = Host(server.grpc_url, server.http_url, spec.dollars_per_hour, spec.host_watts)
-        yield Serving(host, repository, server, None)
+        yield Serving(_host(spec, server.grpc_url, server.http_url), repository, server, None)
+
+
+def _host(spec: TargetsSpec, grpc_url: str, http_url: str) -> Host:
+    return Host(grpc_url, http_url, spec.dollars_per_hour, spec.host_watts)
 
 
 def _check_live(client: grpcclient.InferenceServerClient, url: str) -> None:

@@ -9,6 +9,7 @@ finite, and counts, sizes and durations within bounds no real deployment comes n
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
@@ -432,6 +433,16 @@ class TargetsSpec(_Spec):
     # Not read: a place for YAML anchors (&name) that targets reuse with aliases (*name, <<: *name).
     shared: dict[str, object] = {}
     targets: tuple[TargetSpec, ...] = Field(min_length=1, max_length=1000)
+
+    def only(self, names: Sequence[str], source: Path) -> TargetsSpec:
+        """The targets named (all when none is); every unknown name is reported."""
+        known = [t.name for t in self.targets]
+        unknown = [excerpt(n) for n in dict.fromkeys(names) if n not in known]
+        if unknown:
+            raise InputError(f"{source}: no target named {', '.join(unknown)}; there are {', '.join(sorted(known))}")
+        if not names:
+            return self
+        return self.model_copy(update={"targets": tuple(t for t in self.targets if t.name in set(names))})
 
     @model_validator(mode="after")
     def _unique_names(self) -> TargetsSpec:

@@ -172,3 +172,20 @@ def capacity_from_results(path: Path, target: str) -> float:
     if not verdicts[target].passed:
         raise InputError(f"{path}: target '{target}' missed its SLO: its throughput is not a capacity under the SLO")
     return check_capacity(measurements[target].inferences_per_s, f"{path}: target '{target}' gives a capacity of")
+
+
+def plan_table(result: Plan, traffic: TrafficSpec) -> str:
+    """The terminal's view: the capacity planned with, then one row per kind of deployment."""
+    lines = [
+        f"capacity per replica under the SLO: {result.capacity_per_replica:.1f} inf/s, planned at "
+        f"{traffic.target_utilization:.0%}: {result.planned_per_replica:.1f} inf/s; "
+        f"{result.inferences_per_month / 1e6:.1f}M inferences a month\n",
+        f"{'deployment':<22} {'replicas peak/off':>17} {'$/month':>10} {'$/1M inf':>9}  risk",
+    ]
+    for option in result.options:
+        replicas = f"{option.peak_replicas}/{option.off_peak_replicas}"
+        lines.append(
+            f"{option.name:<22} {replicas:>17} {option.dollars_per_month:>10.2f} "
+            f"{option.dollars_per_million:>9.4f}  {option.risk}"
+        )
+    return "\n".join(lines)

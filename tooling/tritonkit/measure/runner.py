@@ -52,3 +52,10 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
 
         run = await run_load(load, send, edge)
     return summarize_run(target, run, pool.inferences_per_request, host, meter)
+
+
+def describe_load(target: TargetSpec) -> str:
+    load = target.load
+    if isinstance(load, OpenLoopLoad):
+        return f"open loop, {load.arrivals} arrivals at {load.rate_per_s:g}/s over {load.protocol}"
+    return f"closed loop, {load.concurrency} in flight over {load.protocol}"

@@ -31,6 +31,12 @@ HOW_TO_READ = (
     "client's in-flight cap when the run ended; all of them count in the error rate. The windows table "
     "shows the backlog at each window's end (requests due and not answered) and Triton's queue time: "
     "when both keep rising the offered load is above capacity, and the measurement says 'queue growing'. "
+    "Goodput counts only the requests answered within the SLO's latency deadline (its p99_ms, else its "
+    "tightest percentile limit). The 95% intervals come from the run itself: throughput's from the "
+    "spread of the measured windows, p50's and p99's from a block bootstrap over the requests in "
+    "order; a percentile gets none when too few requests (counted as independent ones) were measured "
+    "for it. A check whose interval straddles its limit is INCONCLUSIVE rather than a coin flip: "
+    "measure longer. "
     "A dash means the figure was not measured (no successful request, "
     "no $/hour given); energy shows how it was obtained or why it is not available. In a sweep, "
     "the knee is the last load at which throughput still grew with the load: beyond it, extra load "
@@ -71,9 +77,13 @@ def _verdicts(verdicts: Sequence[Verdict]) -> list[Block]:
     if not verdicts:
         return []
     passed = sum(v.passed for v in verdicts)
+    inconclusive = sum(v.status == "INCONCLUSIVE" for v in verdicts)
+    failed = len(verdicts) - passed - inconclusive
     return [
         Heading(2, "Verdicts"),
-        Paragraph(f"{passed} of {len(verdicts)} targets meet their SLO."),
+        Paragraph(
+            f"{passed} of {len(verdicts)} targets meet their SLO ({failed} failed, {inconclusive} inconclusive)."
+        ),
         tables.verdict_summary(verdicts),
         Heading(3, "Checks"),
         tables.verdict_checks(verdicts),

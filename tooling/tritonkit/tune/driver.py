@@ -118,16 +118,15 @@ class Tuner:
         predictions = {c.key(): predict(c, profiles, load) for c in space}
         objective = Objective.of(target)
         budget = max_trials or default_trials(len(space))
-        counter = iter(range(1, budget + 1))
+        bar = _Bar(budget, objective, self.deadline)
         self.progress(f"tuning {target.name}: {objective.describe()}, {len(space)} candidates, at most {budget} trials")
 
         def evaluate(candidate: Candidate, fidelity: Fidelity) -> Trial:
-            k = next(counter, budget)
             logged = self.log.trial(workload, candidate.key(), fidelity)
             trial = logged or self.trial(target, workload, candidate, fidelity)
             if logged is None:
                 self.log.add_trial(trial)
-            self.progress(_progress_line(k, budget, trial, objective, self.deadline, logged is not None))
+            self.progress(bar.line(trial, logged is not None))
             return trial
 
         result = search(space, predictions, objective, evaluate, Settings(max_trials=budget))
@@ -208,16 +207,39 @@ def trial_target(
     return target.model_copy(update={"model": model, "model_version": "", "load": loaded, "payload": payload})
 
 
-def _progress_line(k: int, n: int, trial: Trial, objective: Objective, deadline: float | None, logged: bool) -> str:
-    bar = "#" * round(20 * k / n) + "." * (20 - round(20 * k / n))
-    if trial.figures is None:
-        outcome = f"failed: {trial.failure[:100]}"
-    else:
-        f = trial.figures
-        missed = objective.violations(f)
-        outcome = f"p99 {f.p99_ms:.1f} ms, {f.inferences_per_s:.0f} inf/s" + (
-            f" (misses {missed[0]})" if missed else ""
-        )
-    left = f", {max(0.0, deadline - time.monotonic()) / 60:.1f} min left" if deadline is not None else ""
-    source = " [from the log]" if logged else ""
-    return f"  [{bar}] {k}/{n} {trial.fidelity}: {trial.candidate.describe()} → {outcome}{source}{left}"
+@dataclass
+class _Bar:
+    """The progress line of each trial: k of n, what it measured, the best so far, time left."""
+
+    trials: int
+    objective: Objective
+    deadline: float | None
+    done: int = 0
+    best: Trial | None = None
+
+    def line(self, trial: Trial, logged: bool) -> str:
+        self.done = min(self.done + 1, self.trials)
+        filled = round(20 * self.done / self.trials)
+        figures = trial.figures
+        if figures is None:
+            outcome = f"failed: {trial.failure[:100]}"
+        else:
+            missed = self.objective.violations(figures)
+            outcome = _figures(trial) + (f" (misses {missed[0]})" if missed else "")
+            if not missed and (self.best is None or self._better(trial, self.best)):
+                self.best = trial
+        best = f" | best so far {_figures(self.best)}" if self.best is not None else ""
+        left = f" | {max(0.0, self.deadline - time.monotonic()) / 60:.1f} min left" if self.deadline else ""
+        source = " [from the log]" if logged else ""
+        bar = "#" * filled + "." * (20 - filled)
+        head = f"  [{bar}] {self.done}/{self.trials} {trial.fidelity}: {trial.candidate.describe()}"
+        return f"{head} → {outcome}{source}{best}{left}"
+
+    def _better(self, trial: Trial, than: Trial) -> bool:
+        assert trial.figures is not None and than.figures is not None
+        return self.objective.score(trial.figures).value > self.objective.score(than.figures).value
+
+
+def _figures(trial: Trial) -> str:
+    assert trial.figures is not None
+    return f"p99 {trial.figures.p99_ms:.1f} ms, {trial.figures.inferences_per_s:.0f} inf/s"
