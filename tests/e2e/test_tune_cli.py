@@ -1,6 +1,7 @@
 """`tritonkit tune` as users run it: interrupted mid-tune (Ctrl-C), then resumed with --resume,
 which takes the logged trials from the log and measures only the rest; the report, tune.json
-and the tuned model at the end."""
+(with --curves: latency against load of the winner, the minimal config and the profiles) and the
+tuned model at the end."""
 
 from __future__ import annotations
 
@@ -35,7 +36,9 @@ def test_an_interrupted_tune_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert len(logged) >= 3
     assert not (repository / "tiny_tuned_pipeline").exists()  # nothing written for an unfinished tune
 
-    resumed = subprocess.run([*TRITONKIT, *map(str, args), "--resume"], capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [*TRITONKIT, *map(str, args), "--resume", "--curves"], capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
     from_log = [line for line in resumed.stdout.splitlines() if "[from the log]" in line]
     assert len(from_log) == len(logged)  # none measured again
@@ -46,4 +49,8 @@ def test_an_interrupted_tune_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert validate_path(repository / "tiny_tuned_pipeline") == []
     assert (report / "tune.md").read_text().count("| screen |") >= 3
     assert (report / "plots" / "pareto_pipeline.png").is_file()
+    # --curves: the winner, the minimal config and the three profiles, each at 4 levels
+    assert set(target.curves) == {"tuned", "minimal", "latency profile", "throughput profile", "balanced profile"}
+    assert all(len(points) == 4 and all(p.p99_ms for p in points) for points in target.curves.values())
+    assert (report / "plots" / "load_pipeline.png").is_file()
     assert "tiny_tuned_pipeline" in resumed.stdout

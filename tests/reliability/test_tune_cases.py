@@ -179,6 +179,13 @@ CASES = [
             }
         ),
     ),
+    case(
+        "space-empty",
+        (*TUNE, "--space", "space.yaml"),
+        ("target 't': the space has no candidate for it",),
+        files(**{"space.yaml": dumped({"max_batch_size": [8], "client_batch_sizes": [16]})}),
+        readme="a search space with no candidate for a target",
+    ),
     space_case("not-a-mapping", "- 1\n- 2\n", ("the top level is a list",)),
 ]
 

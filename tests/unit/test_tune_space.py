@@ -131,3 +131,12 @@ def test_a_map_entry_is_set_as_its_string_value() -> None:
 def test_the_digest_changes_with_the_space() -> None:
     assert SpaceSpec().digest() == SpaceSpec().digest()
     assert SpaceSpec().digest() != SpaceSpec(max_batch_size=(8,)).digest()
+
+
+def test_trial_windows_lengthen_at_low_rates_until_they_hold_enough_requests() -> None:
+    screen = SpaceSpec().screen
+    assert screen.load_fields(None) == {"warmup_s": 1.0, "window_s": 1.0, "duration_s": 3.0, "stable_windows": 3}
+    assert screen.load_fields(400.0)["duration_s"] == 3.0  # 1200 requests already
+    slow = screen.load_fields(20.0)  # 200 requests at 20/s: 10 s
+    assert slow["duration_s"] == pytest.approx(10.0) and slow["window_s"] == pytest.approx(10.0 / 3)
+    assert screen.load_fields(0.01)["window_s"] == 60.0  # bounded

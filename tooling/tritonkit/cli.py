@@ -232,6 +232,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     outcome = tune_targets(
         spec, args.model_repository, space, log, variants=args.variants, budget_minutes=args.budget_minutes,
         max_trials=args.max_trials, resume=args.resume, grpc_url=args.grpc_url, http_url=args.http_url,
+        curves=args.curves,
     )  # fmt: skip
     report = write_tune_report(args.report_dir, f"tritonkit tune: {args.targets}", outcome)
     print("\n" + summary(outcome))
@@ -368,6 +369,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-trials", type=types.bounded_int(4, 10_000), help="per target (default: 3%% of its space, 10 to 40)"
     )
     tune.add_argument("--resume", action="store_true", help="continue the tune whose trial log is in --report-dir")
+    tune.add_argument(
+        "--curves", action="store_true", help="also sweep the winner, the minimal config and the profiles (report)"
+    )
     _server_arguments(tune, "reports/tune")
     tune.set_defaults(run=cmd_tune)
 

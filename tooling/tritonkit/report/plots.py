@@ -71,7 +71,7 @@ def _p99_limits(verdicts: Sequence[Verdict], targets: set[str]) -> list[float]:
     return sorted({c.limit for v in verdicts if v.target in targets for c in v.checks if c.metric == "p99"})
 
 
-def _curve(ax: Axes, points: Sequence[Measurement], color: str, name: str) -> None:
+def curve(ax: Axes, points: Sequence[Measurement], color: str, name: str) -> None:
     """p50 dotted and p99 solid against achieved throughput; each p99 point labelled with its load."""
     measured = [(p, p.latency) for p in points if p.latency is not None]
     x = [p.inferences_per_s for p, _ in measured]
@@ -82,7 +82,7 @@ def _curve(ax: Axes, points: Sequence[Measurement], color: str, name: str) -> No
         ax.annotate(fmt.level(p), (xi, yi), textcoords="offset points", xytext=(4, 6), fontsize=7, color=color)
 
 
-def _axes_labels(ax: Axes, title: str) -> None:
+def axes_labels(ax: Axes, title: str) -> None:
     ax.set_title(title)
     ax.set_xlabel("achieved inferences/s")
     ax.set_ylabel("latency (ms)")
@@ -99,10 +99,10 @@ def _draw_latency_throughput(ax: Axes, measurements: Sequence[Measurement], verd
             groups[m.model, m.mode].append(m)
     for i, ((model, mode), points) in enumerate(sorted(groups.items())):
         color = f"C{i % 10}"
-        _curve(ax, sorted(points, key=lambda p: p.level), color, f"{model} ({mode})")
+        curve(ax, sorted(points, key=lambda p: p.level), color, f"{model} ({mode})")
         for limit in _p99_limits(verdicts, {p.target for p in points}):
             ax.axhline(limit, color=color, linestyle="--", linewidth=1.2, label=f"{model} p99 SLO {fmt.sig(limit)} ms")
-    _axes_labels(ax, "Latency against throughput")
+    axes_labels(ax, "Latency against throughput")
 
 
 def latency_throughput(measurements: Sequence[Measurement], verdicts: Sequence[Verdict]) -> bytes | None:
@@ -122,12 +122,12 @@ def _mark(ax: Axes, sweep: SweepResult, index: int | None, name: str, **style: A
 
 
 def _draw_sweep(ax: Axes, sweep: SweepResult) -> None:
-    _curve(ax, sweep.points, "C0", "")
+    curve(ax, sweep.points, "C0", "")
     if sweep.p99_limit_ms is not None:
         ax.axhline(sweep.p99_limit_ms, color="C3", linestyle="--", label=f"p99 SLO {fmt.sig(sweep.p99_limit_ms)} ms")
     _mark(ax, sweep, sweep.knee, "knee", marker="o", markersize=16, mfc="none", mec="black", mew=1.5)
     _mark(ax, sweep, sweep.best, "best within p99", marker="*", markersize=16, color="C2")
-    _axes_labels(ax, f"Sweep of {sweep.model} ({sweep.mode} loop)")
+    axes_labels(ax, f"Sweep of {sweep.model} ({sweep.mode} loop)")
 
 
 def sweep_curve(sweep: SweepResult) -> bytes | None:

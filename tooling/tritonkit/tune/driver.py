@@ -18,7 +18,7 @@ from tritonkit.machine import usable_cores
 from tritonkit.measure.payloads import build_pool
 from tritonkit.measure.runner import measure_target
 from tritonkit.serving import Serving
-from tritonkit.specs import ClosedLoopLoad, RandomPayload, TargetSpec, TokensPayload
+from tritonkit.specs import ClosedLoopLoad, OpenLoopLoad, RandomPayload, TargetSpec, TokensPayload
 from tritonkit.triton.model_config import ModelConfig, read_config
 from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.family import Family
@@ -152,7 +152,8 @@ class Tuner:
         if meter is not None:
             meter.start()
         timing = self.space.screen if fidelity == "screen" else self.space.confirm
-        probe = trial_target(target, model, candidate.client_batch_size, timing.load_fields())
+        rate = target.load.rate_per_s if isinstance(target.load, OpenLoopLoad) else None
+        probe = trial_target(target, model, candidate.client_batch_size, timing.load_fields(rate))
         try:
             measurement = run_async(partial(measure_target, probe, self.serving.host))
         except (InputError, ServerError) as exc:

@@ -12,8 +12,9 @@ from matplotlib.axes import Axes
 from pydantic import BaseModel, ConfigDict
 
 from tritonkit.files import replace_directory
+from tritonkit.measure.sweep import SweepResult
 from tritonkit.report.formatting import slugs
-from tritonkit.report.plots import render_figure
+from tritonkit.report.plots import axes_labels, curve, render_figure
 from tritonkit.tune.driver import TargetTune
 from tritonkit.tune.log import TRIAL_LOG
 from tritonkit.tune.pareto import front, fronts
@@ -21,6 +22,17 @@ from tritonkit.tune.run import TuneOutcome
 from tritonkit.tune.trials import Trial
 
 MARKERS = ("tune.md", "tune.json", TRIAL_LOG)  # a directory holding one is a tune report
+
+
+class CurvePoint(BaseModel):
+    """One level of a latency-against-load sweep."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    level: float  # requests/s offered (open loop) or in flight (closed loop)
+    inferences_per_s: float
+    p50_ms: float | None
+    p99_ms: float | None
+    error_rate: float
 
 
 class TargetResults(BaseModel):
@@ -33,6 +45,7 @@ class TargetResults(BaseModel):
     tuned_model: str | None
     front: list[str]  # candidate keys on the overall Pareto front
     trials: list[Trial]
+    curves: dict[str, list[CurvePoint]] = {}  # configuration -> latency against load (--curves)
 
 
 class TuneResults(BaseModel):
@@ -59,10 +72,24 @@ def results(outcome: TuneOutcome) -> TuneResults:
                 tuned_model=outcome.tuned.get(t.target.name),
                 front=[f.key for f in front(t.result.trials)],
                 trials=list(t.result.trials),
+                curves={label: _points_of(sweep) for label, sweep in outcome.curves.get(t.target.name, {}).items()},
             )
             for t in outcome.tunes
         ],
     )
+
+
+def _points_of(sweep: SweepResult) -> list[CurvePoint]:
+    return [
+        CurvePoint(
+            level=p.level,
+            inferences_per_s=p.inferences_per_s,
+            error_rate=p.error_rate,
+            p50_ms=p.latency.p50_us / 1000 if p.latency else None,
+            p99_ms=p.latency.p99_us / 1000 if p.latency else None,
+        )
+        for p in sweep.points
+    ]
 
 
 def _cell(value: float | None, digits: str = ".1f") -> str:
@@ -115,6 +142,7 @@ def markdown(title: str, outcome: TuneOutcome, plots: dict[str, str]) -> str:
             *(_row(t, tune, on_front) for t in tune.result.trials),
             "",
         ]
+        lines += _curves_section(outcome.curves.get(tune.target.name, {}), plots.get(f"{tune.target.name} curves"))
         for variant, points in fronts(tune.result.trials).items():
             described = "; ".join(
                 f"{t.figures.inferences_per_s:.0f} inf/s at p99 {t.figures.p99_ms:.1f} ms" for t in points if t.figures
@@ -122,6 +150,33 @@ def markdown(title: str, outcome: TuneOutcome, plots: dict[str, str]) -> str:
             lines.append(f"- Pareto front ({variant}): {described or 'none'}")
         lines.append("")
     return "\n".join(lines)
+
+
+def _curves_section(sweeps: dict[str, SweepResult], plot: str | None) -> list[str]:
+    """Latency against load of the winner, the minimal config and the profiles, level by level."""
+    if not sweeps:
+        return []
+    levels = sorted({p.level for sweep in sweeps.values() for p in sweep.points})
+    lines = ["### Latency against load: the winner, the minimal config and the profiles", ""]
+    if plot:
+        lines += [f"![p50 and p99 against throughput of each configuration]({plot})", ""]
+    lines += ["| configuration | " + " | ".join(f"at {level:g}: inf/s, p99 ms" for level in levels) + " |",
+              "|---|" + "---:|" * len(levels)]  # fmt: skip
+    for label, sweep in sweeps.items():
+        by_level = {p.level: p for p in sweep.points}
+        cells = []
+        for level in levels:
+            point = by_level.get(level)
+            p99 = point.latency.p99_us / 1000 if point and point.latency else None
+            cells.append(f"{point.inferences_per_s:.0f}, {_cell(p99)}" if point else "—")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _draw_curves(ax: Axes, sweeps: dict[str, SweepResult], title: str) -> None:
+    for i, (label, sweep) in enumerate(sweeps.items()):
+        curve(ax, sweep.points, f"C{i % 10}", label)
+    axes_labels(ax, title)
 
 
 def _points(trials: Iterable[Trial]) -> tuple[list[float], list[float]]:
@@ -156,6 +211,12 @@ def render(title: str, outcome: TuneOutcome, log_bytes: bytes) -> dict[str, byte
                            title=f"{tune.target.name}: every trial, throughput against p99")  # fmt: skip
             files[path] = render_figure(draw)
             plots[tune.target.name] = path
+    for name, slug in zip(outcome.curves, slugs(list(outcome.curves)), strict=True):
+        path = f"plots/load_{slug}.png"
+        files[path] = render_figure(
+            partial(_draw_curves, sweeps=outcome.curves[name], title=f"{name}: latency against load")
+        )
+        plots[f"{name} curves"] = path
     files["tune.md"] = markdown(title, outcome, plots).encode()
     files["tune.json"] = (results(outcome).model_dump_json(indent=2) + "\n").encode()
     return files

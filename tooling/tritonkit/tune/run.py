@@ -12,9 +12,11 @@ from tritonkit.errors import InputError
 from tritonkit.inputs import listed
 from tritonkit.machine import cpu_description, usable_cores
 from tritonkit.measure.payloads import payload_file_problems
+from tritonkit.measure.sweep import SweepResult
 from tritonkit.serving import serving
 from tritonkit.specs import TargetSpec, TargetsSpec, TokensPayload
 from tritonkit.triton.repository import check_model_name
+from tritonkit.tune.curves import sweep_configurations
 from tritonkit.tune.driver import Progress, TargetTune, Tuner, warmup_length
 from tritonkit.tune.family import Family, family_of
 from tritonkit.tune.log import LogHeader, TrialLog, digest
@@ -27,6 +29,7 @@ class TuneOutcome:
     family: Family
     tunes: tuple[TargetTune, ...]
     tuned: dict[str, str]  # target name -> the tuned model written for it
+    curves: dict[str, dict[str, SweepResult]]  # target name -> configuration -> latency against load
     log_path: Path
     resumed: int  # trials taken from the log instead of measured
 
@@ -76,7 +79,10 @@ def _target_problems(target: TargetSpec, family: Family | None, space: SpaceSpec
         warmup_length(target)
         if family is not None:
             check_model_name(family.tuned(target.name))
-            candidates(space, family.variants, usable_cores(), open_loop=target.load.mode == "open")
+            if not candidates(space, family.variants, usable_cores(), open_loop=target.load.mode == "open"):
+                raise InputError(
+                    "the space has no candidate for it (every client batch size above every max_batch_size?)"
+                )
     except InputError as exc:
         problems.append(f"target '{target.name}': {exc}")
     return problems
@@ -85,7 +91,7 @@ def _target_problems(target: TargetSpec, family: Family | None, space: SpaceSpec
 def tune_targets(
     spec: TargetsSpec, repository: Path, space: SpaceSpec, log_path: Path, *, variants: Sequence[str] = (),
     budget_minutes: float | None = None, max_trials: int | None = None, resume: bool = False,
-    grpc_url: str | None = None, http_url: str | None = None, progress: Progress = print,
+    grpc_url: str | None = None, http_url: str | None = None, curves: bool = False, progress: Progress = print,
 ) -> TuneOutcome:  # fmt: skip
     if http_url and not grpc_url:
         raise InputError("tuning on a running server needs its --grpc-url (models are reloaded over gRPC)")
@@ -95,7 +101,7 @@ def tune_targets(
                        cores=usable_cores(), machine=cpu_description()[0])  # fmt: skip
     log = TrialLog(log_path, header, resume=resume)
     started = time.monotonic()
-    tunes, tuned = [], {}
+    tunes, tuned, swept = [], {}, {}
     with serving(spec, repository, grpc_url, http_url) as served:
         tuner = Tuner(served, family, space, log, None, progress)
         for index, target in enumerate(targets, 1):
@@ -120,9 +126,13 @@ def tune_targets(
             served.load(name)  # it loads, and serves exactly what was written
             tuned[target.name] = name
             progress(f"{target.name}: wrote {repository / name} ({best.candidate.describe()}; {result.result.note})")
+            if curves:
+                swept[target.name] = sweep_configurations(
+                    tuner, target, name, best.candidate.client_batch_size, progress
+                )
         if served.local is None:  # a running server gets its variants back as written
             for variant in family.variants:
                 # As an override: Triton 2.51 keeps the last override on a plain reload of
                 # unchanged files.
                 served.load(family.model(variant), tuner.base(variant))
-    return TuneOutcome(family, tuple(tunes), tuned, log_path, log.resumed)
+    return TuneOutcome(family, tuple(tunes), tuned, swept, log_path, log.resumed)

@@ -22,6 +22,7 @@ from tritonkit.specs import NonNegativeInt64, NonNegativeUInt32, PositiveInt32, 
 from tritonkit.tune.candidate import Candidate, QueuePolicy
 from tritonkit.tune.fields import FieldValue, field_problem
 
+MAX_WINDOW_S = 60.0  # a window lengthened for a low rate: a trial stays minutes at most
 MAX_CANDIDATES = 100_000  # per target: enumerating is cheap, but a bigger space is a typo
 T = TypeVar("T")
 Dimension = Annotated[tuple[T, ...], Field(min_length=1, max_length=64)]  # the values one dimension takes
@@ -52,15 +53,22 @@ class FieldDimension(_Spec):
 
 
 class TrialTiming(_Spec):
-    """How a trial measures: a warmup after the reload, then `windows` windows of `window_s`."""
+    """How a trial measures: a warmup after the reload, then `windows` windows of `window_s`,
+    lengthened at a low arrival rate until they hold `min_requests` (a p99 of 60 requests is
+    their slowest one, not a percentile)."""
 
     warmup_s: Annotated[float, Field(ge=0, le=600)]
     window_s: Annotated[float, Field(gt=0, le=600)]
     windows: Annotated[StrictInt, Field(gt=0, le=100)]
+    min_requests: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 0
 
-    def load_fields(self) -> dict[str, float]:
-        """The load spec's fields for this timing (stable after up to 3 agreeing windows)."""
-        return {"warmup_s": self.warmup_s, "window_s": self.window_s, "duration_s": self.window_s * self.windows,
+    def load_fields(self, rate_per_s: float | None) -> dict[str, float]:
+        """The load spec's fields for this timing at an open loop's rate (None: a closed loop);
+        stable after up to 3 agreeing windows."""
+        window_s = self.window_s
+        if rate_per_s:
+            window_s = min(MAX_WINDOW_S, max(window_s, self.min_requests / (rate_per_s * self.windows)))
+        return {"warmup_s": self.warmup_s, "window_s": window_s, "duration_s": window_s * self.windows,
                 "stable_windows": min(3, self.windows)}  # fmt: skip
 
 
@@ -85,8 +93,8 @@ class SpaceSpec(_Spec):
     fields: Annotated[tuple[FieldDimension, ...], Field(max_length=16)] = ()
     # Screening is short (a trial in about 6 s, reload included); a finalist is confirmed with
     # windows long enough for its p99 to rest on hundreds of requests.
-    screen: TrialTiming = TrialTiming(warmup_s=1.0, window_s=1.0, windows=3)
-    confirm: TrialTiming = TrialTiming(warmup_s=1.0, window_s=2.0, windows=5)
+    screen: TrialTiming = TrialTiming(warmup_s=1.0, window_s=1.0, windows=3, min_requests=200)
+    confirm: TrialTiming = TrialTiming(warmup_s=1.0, window_s=2.0, windows=5, min_requests=600)
 
     def digest(self) -> str:
         """Identifies the space in trial logs: a log from another space is not resumed."""
