@@ -220,6 +220,22 @@ CASES = [
         "sweep-never-met-p99", json.dumps(RESULTS), "swept", ("no step of the sweep of 'swept' met its p99 limit",)
     ),
     results_case("empty", json.dumps({}), "ok", ("no target or swept model named 'ok'; it holds none",)),
+    results_case(
+        "tune-without-targets", json.dumps({"family": "m"}), "ok", ("not a tune's tune.json", "targets: Field required")
+    ),
+    results_case(
+        "tune-winner-nan",
+        '{"family": "m", "targets": [{"target": "ok", "winner": {"figures": {"inferences_per_s": NaN}}}]}',
+        "ok",
+        ("not valid JSON", "NaN is not a number"),
+    ),
+    results_case(
+        "tune-no-winner",
+        json.dumps({"family": "m", "targets": [{"target": "ok", "winner": None}]}),
+        "ok",
+        ("the tune found no configuration meeting the SLO of 'ok'",),
+        readme="`--results tune.json` for a target the tune could not meet",
+    ),
 ]
 
 

@@ -107,3 +107,28 @@ def test_the_plan_file_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot write"):
         write_plan(tmp_path / "file" / "plan.json", result)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "out"]
+
+
+def test_a_tunes_winner_is_a_capacity(tmp_path: Path) -> None:
+    """tune.json as tune writes it: the capacity is the winner's confirmed throughput."""
+    from tests.unit.tune_tables import candidate, figures, trial
+    from tritonkit.tune.report import TargetResults, TuneResults
+
+    winner = trial(candidate(), figures(20.0, 310.0), fidelity="confirm")
+    tune = TuneResults(
+        family="minilm",
+        variants=("fp32",),
+        targets=[
+            TargetResults(target="pipeline", objective="", candidates=9, note="", winner=winner,
+                          tuned_model="minilm_tuned_pipeline", front=[], trials=[winner]),
+            TargetResults(target="chat", objective="", candidates=9, note="", winner=None, tuned_model=None,
+                          front=[], trials=[]),
+        ],
+    )  # fmt: skip
+    path = tmp_path / "tune.json"
+    path.write_text(tune.model_dump_json())
+    assert capacity_from_results(path, "pipeline") == 310.0
+    with pytest.raises(InputError, match="the tune found no configuration meeting the SLO of 'chat'"):
+        capacity_from_results(path, "chat")
+    with pytest.raises(InputError, match="the tune has no target named 'nope'; there are 'chat', 'pipeline'"):
+        capacity_from_results(path, "nope")

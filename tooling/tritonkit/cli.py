@@ -378,8 +378,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan = commands.add_parser("plan", help="size a deployment from a measured capacity and a traffic profile")
     plan.add_argument("--traffic", type=types.path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")
     plan.add_argument("--capacity", type=float, help="inferences/s one replica sustains within its SLO")
-    plan.add_argument("--results", type=types.path, help="a report's results.json to take the capacity from")
-    plan.add_argument("--target", help="with --results: a passing check target, or a swept model")
+    plan.add_argument(
+        "--results", type=types.path, help="a report's results.json or a tune's tune.json to take the capacity from"
+    )
+    plan.add_argument("--target", help="with --results: a passing check target, a swept model or a tuned target")
     plan.add_argument("--out", type=types.output_file, help="also write the plan as JSON here")
     plan.set_defaults(run=cmd_plan)
 

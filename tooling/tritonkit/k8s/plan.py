@@ -135,18 +135,53 @@ class _Results(_Read):
     measurements: tuple[_Measurement, ...] = ()
 
 
-def read_results(path: Path) -> _Results:
-    text = read_text(path, "a report's results.json", MAX_RESULTS_BYTES)
+class _WinnerFigures(_Read):
+    inferences_per_s: float
+
+
+class _Winner(_Read):
+    figures: _WinnerFigures
+
+
+class _TunedTarget(_Read):
+    target: str
+    winner: _Winner | None
+
+
+class _Tune(_Read):
+    """The part of a tune's tune.json that planning reads: each target's winner."""
+
+    family: str
+    targets: tuple[_TunedTarget, ...]
+
+
+def read_results(path: Path) -> _Results | _Tune:
+    """A report's results.json, or a tune's tune.json (it names its model family)."""
+    text = read_text(path, "a report's results.json or a tune's tune.json", MAX_RESULTS_BYTES)
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except (json.JSONDecodeError, ValueError) as exc:
         raise InputError(f"{path}: not valid JSON ({excerpt(str(exc))})") from None
     except RecursionError:
         raise InputError(f"{path}: JSON nested too deeply to be a results.json") from None
+    tune = isinstance(data, dict) and "family" in data
     try:
-        return _Results.model_validate(data)
+        return _Tune.model_validate(data) if tune else _Results.model_validate(data)
     except ValidationError as exc:
-        raise InputError(f"{path}: not a report's results.json:\n" + listed(validation_problems(exc))) from None
+        kind = "a tune's tune.json" if tune else "a report's results.json"
+        raise InputError(f"{path}: not {kind}:\n" + listed(validation_problems(exc))) from None
+
+
+def _tuned_capacity(path: Path, tune: _Tune, target: str) -> float:
+    """The inferences/s a tune's winner for `target` served within its SLO (confirmed)."""
+    by_name = {t.target: t for t in tune.targets}
+    if target not in by_name:
+        names = ", ".join(excerpt(n) for n in sorted(by_name)) or "none"
+        raise InputError(f"{path}: the tune has no target named {excerpt(target)}; there are {names}")
+    winner = by_name[target].winner
+    if winner is None:
+        raise InputError(f"{path}: the tune found no configuration meeting the SLO of '{target}'")
+    return check_capacity(winner.figures.inferences_per_s, f"{path}: the winner for '{target}' gives a capacity of")
 
 
 def _refuse_constant(name: str) -> float:
@@ -155,8 +190,11 @@ def _refuse_constant(name: str) -> float:
 
 def capacity_from_results(path: Path, target: str) -> float:
     """Capacity under the SLO from a report's results.json: a sweep's most throughput within p99
-    (target = the sweep's model), or a passing check target's throughput."""
+    (target = the sweep's model), or a passing check target's throughput; or from a tune's
+    tune.json: the target's winner's confirmed throughput."""
     results = read_results(path)
+    if isinstance(results, _Tune):
+        return _tuned_capacity(path, results, target)
     for sweep in results.sweeps:
         if sweep.model == target:
             best = sweep.max_inferences_per_s_within_p99
