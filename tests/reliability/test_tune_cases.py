@@ -130,6 +130,29 @@ CASES = [
         files(**{"mine/notes.txt": "keep me"}),
         readme="`tune --report-dir` a folder of yours",
     ),
+    case(
+        "tuned-name-taken",
+        TUNE,
+        ("model_repository/m_tuned_t exists and tune did not write it",),
+        files(**{"model_repository/m_tuned_t/config.pbtxt": "mine"}),
+        readme="`tune` whose `<name>_tuned_<target>` is a model of yours",
+    ),
+    case(
+        "report-inside-repository",
+        (*TUNE, "--report-dir", "model_repository/tune"),
+        ("--report-dir model_repository/tune is inside the model repository",),
+    ),
+    case(
+        "every-problem-at-once",
+        (*TUNE, "--target", "nope", "--space", "space.yaml", "--report-dir", "mine", "--resume"),
+        ("no target named 'nope'", "space.yaml: invalid SpaceSpec", "mine exists and is not a tune report", "--resume"),
+        files(**{"space.yaml": "instances: [0]\n", "mine/notes.txt": "keep me"}),
+    ),
+    case(
+        "repository-missing",
+        (*TUNE, "--model-repository", "nowhere"),
+        ("--model-repository nowhere: not found",),
+    ),
     case("http-url-only", (*TUNE, "--http-url", "127.0.0.1:1"), ("needs its --grpc-url",)),
     space_case(
         "unknown-key",
@@ -138,7 +161,7 @@ CASES = [
         readme="a misspelt search-space key",
     ),
     space_case("batch-zero", {"max_batch_size": [0, 8]}, ("max_batch_size.0: Input should be greater than 0",)),
-    space_case("batch-huge", {"max_batch_size": [2**40]}, ("max_batch_size.0", "less than or equal to 2147483647")),
+    space_case("batch-huge", {"max_batch_size": [2**40]}, ("max_batch_size.0", "less than or equal to 4096")),
     space_case("no-values", {"instances": []}, ("instances: Tuple should have at least 1 item",)),
     space_case(
         "threads-a-string", {"intra_op_threads": ["two"]}, ("intra_op_threads.0: Input should be a valid integer",)
@@ -163,28 +186,36 @@ CASES = [
     space_case(
         "field-bad-path", {"fields": [{"path": "a..b", "values": [1]}]}, ("fields.0.path: String should match",)
     ),
-    case(
-        "space-too-many",
-        (*TUNE, "--space", "space.yaml"),
-        ("target 't': more than 100000 candidates; narrow the space (--space)",),
-        files(
-            **{
-                "space.yaml": dumped(
-                    {
-                        "max_batch_size": list(range(1, 65)),
-                        "instances": list(range(1, 65)),
-                        "max_queue_delay_microseconds": list(range(64)),
-                    }
-                )
-            }
-        ),
+    space_case(
+        "too-many",
+        {"max_batch_size": list(range(1, 65)), "instances": list(range(1, 65)), "intra_op_threads": list(range(64))},
+        ("combinations of values; at most 250000: narrow the space",),
     ),
+    space_case("value-twice", {"instances": [1, 2, 1]}, ("instances: Value error, values given twice: [1]",)),
     case(
         "space-empty",
         (*TUNE, "--space", "space.yaml"),
-        ("target 't': the space has no candidate for it",),
+        (
+            "target 't': the space has no candidate for it",
+            "every client_batch_sizes value is above every max_batch_size",
+        ),
         files(**{"space.yaml": dumped({"max_batch_size": [8], "client_batch_sizes": [16]})}),
         readme="a search space with no candidate for a target",
+    ),
+    space_case(
+        "field-another-scheduler",
+        {"fields": [{"path": "sequence_batching.max_sequence_idle_microseconds", "values": [1000]}]},
+        ("sequence_batching changes what the load measures",),
+    ),
+    space_case(
+        "field-enum-number",
+        {"fields": [{"path": "optimization.priority", "values": [99]}]},
+        ("'priority' takes one of PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN",),
+    ),
+    space_case(
+        "timing-a-string",
+        {"screen": {"warmup_s": "1", "window_s": 1, "windows": 3}},
+        ("screen.warmup_s: Input should be a valid number",),
     ),
     space_case("not-a-mapping", "- 1\n- 2\n", ("the top level is a list",)),
 ]

@@ -3,12 +3,14 @@ validator accepts, no two alike, knobs and extra fields where they belong."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from tritonkit import onnx_builders
+from tritonkit.errors import InputError
 from tritonkit.specs import CPU_VARIANTS, ServingKnobs
 from tritonkit.triton import model_config
 from tritonkit.triton.onnx_signature import read_signature
@@ -103,13 +105,18 @@ def test_a_config_field_is_a_dimension() -> None:
     [
         ("optimization.graph.level", "fast", "takes an integer"),
         ("dynamic_batching.preserve_ordering", 1, "true or false"),
-        ("response_cache", True, "is a message"),
+        ("optimization.cuda", True, "is a message"),
+        ("response_cache.enable", True, "changes what the load measures"),
+        ("sequence_batching.max_sequence_idle_microseconds", 1000, "changes what the load measures"),
+        ("optimization.priority", 99, "takes one of PRIORITY_DEFAULT"),
+        ("dynamic_batching.priority_queue_policy[x].max_queue_size", 4, "changes what the load measures"),
         ("model_operations.op_library_filename", "x", "repeated field"),
         ("nope", 1, "no field 'nope'"),
         ("max_batch_size", 4, "built-in dimension"),
         ("name", "other", "identity"),
         ("parameters[intra_op_thread_count]", "4", "built-in dimension"),
-        ("optimization.priority", "PRIORITY_LATER", "not a value of that enum"),
+        ("optimization.priority", "PRIORITY_LATER", "takes one of PRIORITY_DEFAULT, PRIORITY_MAX, PRIORITY_MIN"),
+        ("optimization.graph.level", 2**40, "within int32"),
         ("optimization.graph.level", 2**70, "int64"),
     ],
 )
@@ -139,4 +146,29 @@ def test_trial_windows_lengthen_at_low_rates_until_they_hold_enough_requests() -
     assert screen.load_fields(400.0)["duration_s"] == 3.0  # 1200 requests already
     slow = screen.load_fields(20.0)  # 200 requests at 20/s: 10 s
     assert slow["duration_s"] == pytest.approx(10.0) and slow["window_s"] == pytest.approx(10.0 / 3)
-    assert screen.load_fields(0.01)["window_s"] == 60.0  # bounded
+    assert screen.load_fields(0.01)["duration_s"] == 600.0  # bounded
+
+
+@pytest.mark.parametrize(
+    ("space", "problem"),
+    [
+        ({"max_batch_size": [8, 16, 8]}, "values given twice: [8]"),
+        ({"fields": [{"path": "optimization.graph.level", "values": [1]},
+                     {"path": "optimization.graph.level", "values": [2]}]}, "path given twice"),
+        ({"fields": [{"path": f"parameters[p{i}]", "values": list(range(64))} for i in range(6)]}, "combinations"),
+        ({"screen": {"warmup_s": True, "window_s": 1, "windows": 3}}, "warmup_s"),
+        ({"confirm": {"warmup_s": 1, "window_s": 60, "windows": 100}}, "at most 600 s a trial"),
+        ({"max_batch_size": [2**31 - 1]}, "less than or equal to 4096"),
+        ({"max_queue_delay_microseconds": [2**63 - 1]}, "less than or equal to 10000000"),
+    ],
+)  # fmt: skip
+def test_a_space_is_bounded_before_it_is_expanded(space: dict[str, object], problem: str) -> None:
+    with pytest.raises(ValidationError, match=re.escape(problem)):
+        SpaceSpec.model_validate(space)
+
+
+def test_an_empty_space_says_which_dimension_emptied_it() -> None:
+    with pytest.raises(InputError, match="no instances x intra_op_threads pair fits 2 cores"):
+        candidates(SpaceSpec(instances=(4,), intra_op_threads=(4,), oversubscribed=False), ["fp32"], 2, open_loop=True)
+    with pytest.raises(InputError, match="every client_batch_sizes value is above every max_batch_size"):
+        candidates(SpaceSpec(max_batch_size=(8,), client_batch_sizes=(16,)), ["fp32"], 2, open_loop=False)

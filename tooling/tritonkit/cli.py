@@ -217,18 +217,23 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 def cmd_tune(args: argparse.Namespace) -> int:
     from tritonkit.files import check_replaceable
+    from tritonkit.inputs import attempt
     from tritonkit.specs import load_targets, load_yaml
     from tritonkit.tune.log import TRIAL_LOG
     from tritonkit.tune.report import MARKERS, summary, write_tune_report
     from tritonkit.tune.run import tune_targets
     from tritonkit.tune.space import SpaceSpec
 
-    spec = load_targets(args.targets).only(args.target or (), args.targets)
-    space = load_yaml(args.space, SpaceSpec) if args.space else SpaceSpec()
-    check_replaceable(args.report_dir, markers=MARKERS, kind="tune report")
     log = args.report_dir / TRIAL_LOG
-    if args.resume and not log.is_file():
-        raise InputError(f"--resume: no trial log at {log} (run without --resume to start a tune)")
+    problems: list[str] = []  # every problem at once, not the first
+    spec = attempt(lambda: load_targets(args.targets).only(args.target or (), args.targets), problems)
+    space = attempt(lambda: load_yaml(args.space, SpaceSpec) if args.space else SpaceSpec(), problems)
+    attempt(lambda: check_replaceable(args.report_dir, markers=MARKERS, kind="tune report"), problems)
+    attempt(lambda: _check_outside(args.report_dir, args.model_repository), problems)
+    if args.resume and not (log.exists() or log.is_symlink()):
+        problems.append(f"--resume: no trial log at {log} (run without --resume to start a tune)")
+    if problems or spec is None or space is None:
+        raise InputError("\n".join(problems))
     outcome = tune_targets(
         spec, args.model_repository, space, log, variants=args.variants, budget_minutes=args.budget_minutes,
         max_trials=args.max_trials, resume=args.resume, grpc_url=args.grpc_url, http_url=args.http_url,
@@ -238,6 +243,11 @@ def cmd_tune(args: argparse.Namespace) -> int:
     print("\n" + summary(outcome))
     print(f"report: {report / 'tune.md'} (and tune.json, {TRIAL_LOG}, plots/)")
     return 0 if len(outcome.tuned) == len(outcome.tunes) else 1
+
+
+def _check_outside(report_dir: Path, repository: Path) -> None:
+    if report_dir.resolve().is_relative_to(repository.resolve()):
+        raise InputError(f"--report-dir {report_dir} is inside the model repository: Triton would take it for a model")
 
 
 def cmd_plan(args: argparse.Namespace) -> int:

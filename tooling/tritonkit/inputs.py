@@ -5,7 +5,9 @@ short excerpt of what was read. Every problem becomes an InputError naming the f
 from __future__ import annotations
 
 import reprlib
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import yaml
 from pydantic import ValidationError
@@ -24,6 +26,19 @@ MAX_PATH_CHARS, MAX_NAME_CHARS = 4096, 255  # Linux's PATH_MAX and NAME_MAX
 _REPR = reprlib.Repr()  # bounded by construction: nested and long values are elided, never walked whole
 _REPR.maxlevel, _REPR.maxdict, _REPR.maxlist, _REPR.maxtuple = 2, 4, 4, 4
 _REPR.maxstring = _REPR.maxother = EXCERPT_CHARS
+
+
+T = TypeVar("T")
+
+
+def attempt(check: Callable[[], T], problems: list[str]) -> T | None:
+    """`check()`'s result, or None with its InputError's message added to `problems`: for commands
+    that report every problem of their inputs at once."""
+    try:
+        return check()
+    except InputError as exc:
+        problems.append(str(exc))
+        return None
 
 
 def excerpt(value: object) -> str:

@@ -16,7 +16,7 @@ from pathlib import Path
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
-from tritonkit.errors import InputError, ServerError
+from tritonkit.errors import InputError
 from tritonkit.measure.resources import ResourceMeter, model_processes
 from tritonkit.measure.summary import Host
 from tritonkit.specs import TargetsSpec
@@ -113,7 +113,7 @@ def _host(spec: TargetsSpec, grpc_url: str, http_url: str) -> Host:
 def _check_live(client: grpcclient.InferenceServerClient, url: str) -> None:
     try:
         live = client.is_server_live(client_timeout=10)
-    except InferenceServerException as exc:
-        raise ServerError(f"cannot reach the server at {url}: {exc.message()}") from None
+    except InferenceServerException as exc:  # a precondition the user gave, like any URL
+        raise InputError(f"--grpc-url {url}: cannot reach the server ({exc.message()})") from None
     if not live:
-        raise ServerError(f"the server at {url} is not live")
+        raise InputError(f"--grpc-url {url}: the server is not live")

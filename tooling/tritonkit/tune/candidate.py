@@ -6,41 +6,64 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass
+from typing import Annotated, get_args
 
+from pydantic import Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from tritonclient.grpc.model_config_pb2 import ModelConfig
 
 from tritonkit.specs import (
+    INT64_MAX,
+    UINT32_MAX,
     DynamicBatchingKnobs,
     InstanceGroupKnobs,
     OnnxRuntimeKnobs,
     QueuePolicyKnobs,
     ServingKnobs,
+    VariantName,
     WarmupKnobs,
 )
 from tritonkit.triton.model_config import apply_knobs
-from tritonkit.tune.fields import FieldValue, set_field
+from tritonkit.tune.fields import set_field
 
 AUTO_THREADS = 1024  # what intra_op_threads 0 (one per physical core) may mean, at most
+
+# The bounds of a candidate read back from a trial log (pydantic checks them where a Candidate is a
+# field of a model, as in a Trial; a Candidate built in Python is not checked): at least as wide as
+# the search space's. A Trial also checks client_batch_size and preferred sizes ≤ max_batch_size.
+_Variant = Annotated[str, Field(pattern=f"^({'|'.join(get_args(VariantName))})$")]
+_Batch = Annotated[StrictInt, Field(ge=1, le=65_536)]
+_Delay = Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]
+_QueueSize = Annotated[StrictInt, Field(ge=0, le=UINT32_MAX)]
+_Instances = Annotated[StrictInt, Field(ge=1, le=256)]
+_Threads = Annotated[StrictInt, Field(ge=0, le=AUTO_THREADS)]
+_FieldPath = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+_FieldValue = (
+    StrictBool
+    | Annotated[StrictInt, Field(ge=-INT64_MAX - 1, le=INT64_MAX)]
+    | Annotated[StrictFloat, Field(allow_inf_nan=False)]
+    | Annotated[StrictStr, Field(max_length=256)]
+)
 
 
 @dataclass(frozen=True)
 class QueuePolicy:
-    max_queue_size: int  # 0: unbounded
-    timeout_us: int  # 0: no timeout; past it a queued request is rejected
+    max_queue_size: _QueueSize  # 0: unbounded
+    timeout_us: _Delay  # 0: no timeout; past it a queued request is rejected
 
 
 @dataclass(frozen=True)
 class Candidate:
-    variant: str  # the exported variant: the family's model `<name>_<variant>`
-    max_batch_size: int  # >= client_batch_size
-    dynamic_batching: bool
-    max_queue_delay_us: int  # 0 when dynamic_batching is off
-    preferred_batch_sizes: tuple[int, ...]  # () when off, or the batcher forms any size
-    instance_count: int
-    intra_op_threads: int  # 0: ONNX Runtime's choice (one per physical core)
+    variant: _Variant  # the exported variant: the family's model `<name>_<variant>`
+    max_batch_size: _Batch  # >= client_batch_size
+    dynamic_batching: StrictBool
+    max_queue_delay_us: _Delay  # 0 when dynamic_batching is off
+    preferred_batch_sizes: tuple[_Batch, ...]  # () when off, or the batcher forms any size
+    instance_count: _Instances
+    intra_op_threads: _Threads  # 0: ONNX Runtime's choice (one per physical core)
     queue: QueuePolicy | None  # None: unbounded, no timeout (and always None without dynamic batching)
-    client_batch_size: int = 1  # inferences per request the client sends (a pipeline's knob, not the server's)
-    fields: tuple[tuple[str, FieldValue], ...] = ()  # further config.pbtxt fields: (dotted path, value)
+    client_batch_size: _Batch = 1  # inferences per request the client sends (a pipeline's knob, not the server's)
+    # further config.pbtxt fields: (dotted path, value)
+    fields: Annotated[tuple[tuple[_FieldPath, _FieldValue], ...], Field(max_length=16)] = ()
 
     @property
     def threads(self) -> int:

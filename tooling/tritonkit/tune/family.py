@@ -24,7 +24,8 @@ class Family:
 
 def _exported(repository: Path, model: str) -> bool:
     directory = repository / model
-    return (directory / "config.pbtxt").is_file() and any(directory.glob("[1-9]*/model.onnx"))
+    versions = [p for p in directory.glob("[1-9]*/model.onnx") if p.parent.name.isdigit() and p.is_file()]
+    return (directory / "config.pbtxt").is_file() and bool(versions)
 
 
 def family_of(model: str, repository: Path, only: Sequence[str] = ()) -> Family:

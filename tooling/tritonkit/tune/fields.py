@@ -13,8 +13,8 @@ from tritonkit.specs import INT64_MAX
 FieldValue = int | float | str | bool
 
 _KINDS = {
-    FieldDescriptor.CPPTYPE_INT32: "an integer", FieldDescriptor.CPPTYPE_INT64: "an integer",
-    FieldDescriptor.CPPTYPE_UINT32: "an integer ≥ 0", FieldDescriptor.CPPTYPE_UINT64: "an integer ≥ 0",
+    FieldDescriptor.CPPTYPE_INT32: "an integer within int32", FieldDescriptor.CPPTYPE_INT64: "an integer within int64",
+    FieldDescriptor.CPPTYPE_UINT32: "an integer within uint32", FieldDescriptor.CPPTYPE_UINT64: "an integer ≥ 0",
     FieldDescriptor.CPPTYPE_FLOAT: "a number", FieldDescriptor.CPPTYPE_DOUBLE: "a number",
     FieldDescriptor.CPPTYPE_STRING: "a string", FieldDescriptor.CPPTYPE_ENUM: "one of its enum names",
 }  # fmt: skip
@@ -35,7 +35,7 @@ def set_field(config: ModelConfig, path: str, value: FieldValue) -> None:
         if key:
             if not (descriptor.message_type and descriptor.message_type.GetOptions().map_entry):
                 raise ValueError(f"{name!r} is not a map: it takes no [key]")
-            entry = getattr(message, name)[key]
+            entry = getattr(message, name)[_map_key(descriptor, name, key)]
             if last:
                 if not hasattr(entry, "string_value"):
                     raise ValueError(f"{name}[{key}] is a message: name one of its fields")
@@ -48,8 +48,8 @@ def set_field(config: ModelConfig, path: str, value: FieldValue) -> None:
         if last:
             if descriptor.message_type is not None:
                 raise ValueError(f"{name!r} is a message: name one of its fields")
-            if descriptor.enum_type is not None and isinstance(value, str):
-                value = descriptor.enum_type.values_by_name[value].number  # KeyError: not a value of it
+            if descriptor.enum_type is not None:
+                value = _enum_number(descriptor, value)
             wants_bool = descriptor.type == descriptor.TYPE_BOOL
             try:
                 if isinstance(value, bool) != wants_bool:
@@ -64,6 +64,25 @@ def set_field(config: ModelConfig, path: str, value: FieldValue) -> None:
         message = getattr(message, name)
 
 
+def _map_key(descriptor: FieldDescriptor, name: str, key: str) -> str | int:
+    """A map's key as its type: `parameters` takes strings, `priority_queue_policy` integers."""
+    if descriptor.message_type.fields_by_name["key"].cpp_type == FieldDescriptor.CPPTYPE_STRING:
+        return key
+    if not key.isdigit():
+        raise ValueError(f"{name!r} takes integer keys, not {key!r}")
+    return int(key)
+
+
+def _enum_number(descriptor: FieldDescriptor, value: FieldValue) -> int:
+    """A named value of the field's enum, by name or number (proto3 would take any integer)."""
+    enum = descriptor.enum_type
+    if isinstance(value, str) and value in enum.values_by_name:
+        return int(enum.values_by_name[value].number)
+    if isinstance(value, int) and not isinstance(value, bool) and value in enum.values_by_number:
+        return value
+    raise ValueError(f"{descriptor.name!r} takes one of {', '.join(enum.values_by_name)}")
+
+
 # The model's identity and I/O are not the tuner's to change, and the built-in dimensions own their
 # fields: a `fields` entry naming one would fight them.
 OWNED_FIELDS = (
@@ -72,19 +91,32 @@ OWNED_FIELDS = (
     "dynamic_batching.preferred_batch_size", "dynamic_batching.default_queue_policy",
     "parameters[intra_op_thread_count]", "parameters[inter_op_thread_count]",
 )  # fmt: skip
+# Fields that change what is measured rather than how it is served: another scheduler (it would
+# replace the dynamic batcher: Triton takes one), a decoupled protocol, cached answers to the
+# repeated payloads, priorities the load never sets.
+NOT_MEASURABLE = (
+    "sequence_batching", "ensemble_scheduling", "model_transaction_policy", "response_cache",
+    "dynamic_batching.priority_levels", "dynamic_batching.default_priority_level",
+    "dynamic_batching.priority_queue_policy",
+)  # fmt: skip
+
+
+def _under(path: str, fields: tuple[str, ...]) -> str | None:
+    return next((f for f in fields if path == f or path.startswith((f + ".", f + "["))), None)
 
 
 def field_problem(path: str, value: FieldValue) -> str | None:
     """Why `value` cannot be set at `path` in a ModelConfig, or None."""
-    owner = next((f for f in OWNED_FIELDS if path == f or path.startswith((f + ".", f + "["))), None)
+    owner = _under(path, OWNED_FIELDS)
     if owner:
         return f"{owner} is the model's identity or a built-in dimension, not a field to add"
+    unmeasurable = _under(path, NOT_MEASURABLE)
+    if unmeasurable:
+        return f"{unmeasurable} changes what the load measures, not how the model is served"
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > INT64_MAX:
         return "out of the int64 range"
     try:
         set_field(ModelConfig(), path, value)
-    except KeyError:
-        return "not a value of that enum"
     except (ValueError, TypeError) as exc:
         return str(exc)
     return None

@@ -3,6 +3,7 @@ loaded, the trial log kept for --resume, and the results returned for the report
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from tritonkit.tune.curves import sweep_configurations
 from tritonkit.tune.driver import Progress, TargetTune, Tuner, warmup_length
 from tritonkit.tune.family import Family, family_of
 from tritonkit.tune.log import LogHeader, TrialLog, digest
-from tritonkit.tune.outputs import record_for, write_tuned
+from tritonkit.tune.outputs import RECORD_FILE, record_for, write_tuned
 from tritonkit.tune.space import SpaceSpec, candidates
 
 
@@ -45,18 +46,22 @@ def prepare(
     spec: TargetsSpec, repository: Path, variants: Sequence[str], space: SpaceSpec
 ) -> tuple[Family, list[TargetSpec]]:
     """The family the targets share and the targets with their tokenizers found, every problem
-    reported at once before a server starts."""
-    problems: list[str] = []
+    reported at once before a server starts. `variants` (the flag) narrows the space's own."""
+    if not repository.is_dir():
+        state = "not a directory" if repository.exists() else "not found"
+        raise InputError(f"--model-repository {repository}: {state} (expected the repository export wrote)")
+    problems = [] if os.access(repository, os.W_OK) else [f"{repository}: not writable (the winners go there)"]
     families = {}
     for target in spec.targets:
         try:
-            families[target.name] = family_of(target.model, repository, variants)
+            families[target.name] = family_of(target.model, repository, tuple(variants) or space.variants)
         except InputError as exc:
             problems.append(f"target '{target.name}': {exc}")
     names = {f.name for f in families.values()}
     if len(names) > 1:
         problems.append(f"the targets span several model families ({', '.join(sorted(names))}): pick one with --target")
-    targets = []
+    targets: list[TargetSpec] = []
+    expanded: dict[bool, str] = {}
     for target in spec.targets:
         family = families.get(target.name)
         payload = target.payload
@@ -66,23 +71,35 @@ def prepare(
             )
         target = target.model_copy(update={"payload": payload})
         targets.append(target)
-        problems += _target_problems(target, family, space)
+        problems += _target_problems(target, family, space, repository, expanded)
         problems += payload_file_problems(target.payload)
     if problems:
         raise InputError("cannot tune:\n" + listed([f"  {p}" for p in dict.fromkeys(problems)]))
     return next(iter(families.values())), targets
 
 
-def _target_problems(target: TargetSpec, family: Family | None, space: SpaceSpec) -> list[str]:
+def _target_problems(
+    target: TargetSpec, family: Family | None, space: SpaceSpec, repository: Path, expanded: dict[bool, str]
+) -> list[str]:
+    """What stops `target` from being tuned; `expanded` remembers each loop mode's expansion of the
+    space (what it found wrong, or ''), which does not depend on the target otherwise."""
     problems = []
     try:
         warmup_length(target)
         if family is not None:
-            check_model_name(family.tuned(target.name))
-            if not candidates(space, family.variants, usable_cores(), open_loop=target.load.mode == "open"):
-                raise InputError(
-                    "the space has no candidate for it (every client batch size above every max_batch_size?)"
-                )
+            name = family.tuned(target.name)
+            check_model_name(name)
+            if (repository / name).exists() and not (repository / name / RECORD_FILE).is_file():
+                raise InputError(f"{repository / name} exists and tune did not write it: rename the target or move it")
+            open_loop = target.load.mode == "open"
+            if open_loop not in expanded:
+                try:
+                    candidates(space, family.variants, usable_cores(), open_loop=open_loop)
+                    expanded[open_loop] = ""
+                except InputError as exc:
+                    expanded[open_loop] = str(exc)
+            if expanded[open_loop]:
+                raise InputError(expanded[open_loop])
     except InputError as exc:
         problems.append(f"target '{target.name}': {exc}")
     return problems
@@ -100,6 +117,7 @@ def tune_targets(
     header = LogHeader(family=family.name, variants=family.variants, space=space.digest(), targets=workloads,
                        cores=usable_cores(), machine=cpu_description()[0])  # fmt: skip
     log = TrialLog(log_path, header, resume=resume)
+    progress(f"family {family.name}: tuning the variants {', '.join(family.variants)} on {usable_cores()} cores")
     started = time.monotonic()
     tunes, tuned, swept = [], {}, {}
     with serving(spec, repository, grpc_url, http_url) as served:

@@ -3,9 +3,9 @@ trials are written to the trial log and read back by --resume and the replay har
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.resources import ResourceUsage
@@ -13,31 +13,42 @@ from tritonkit.measure.stats import Interval
 from tritonkit.tune.candidate import Candidate
 
 Fidelity = Literal["screen", "confirm"]
+# A trial read back from a log (--resume, replay) is what the search trusts: every figure a finite
+# number in its range (allow_inf_nan=False below also covers the intervals' bounds).
+Amount = Annotated[float, Field(ge=0)]  # milliseconds, inferences/s, cores, a batch size
+Fraction = Annotated[float, Field(ge=0, le=1)]
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class TrialFigures(_Record):
     """The figures a search reads and a report shows (ms, inferences/s, bytes)."""
 
-    p50_ms: float | None
-    p90_ms: float | None
-    p95_ms: float | None
-    p99_ms: float | None
+    p50_ms: Amount | None
+    p90_ms: Amount | None
+    p95_ms: Amount | None
+    p99_ms: Amount | None
     p50_interval_ms: Interval | None
     p99_interval_ms: Interval | None
-    inferences_per_s: float
+    inferences_per_s: Amount
     inferences_interval: Interval | None
-    goodput_inferences_per_s: float | None
-    error_rate: float
-    rejected_rate: float
-    average_batch_size: float | None  # the server's inferences per execution
-    cpu_cores: float | None  # the model's instances, CPU seconds per second
-    server_cpu_cores: float | None  # tritonserver itself (front-ends, batcher)
-    rss_bytes: int | None  # the model's instances' resident memory
+    goodput_inferences_per_s: Amount | None
+    error_rate: Fraction
+    rejected_rate: Fraction
+    average_batch_size: Amount | None  # the server's inferences per execution
+    cpu_cores: Amount | None  # the model's instances, CPU seconds per second
+    server_cpu_cores: Amount | None  # tritonserver itself (front-ends, batcher)
+    rss_bytes: Annotated[StrictInt, Field(ge=0)] | None  # the model's instances' resident memory
     stable: bool
+
+    @field_validator("p50_interval_ms", "p99_interval_ms", "inferences_interval")
+    @classmethod
+    def _ordered(cls, interval: Interval | None) -> Interval | None:
+        if interval is not None and not 0 <= interval.low <= interval.high:
+            raise ValueError(f"expected 0 ≤ low ≤ high, got low {interval.low:g}, high {interval.high:g}")
+        return interval
 
     @classmethod
     def of(cls, measurement: Measurement, resources: ResourceUsage | None) -> TrialFigures:
@@ -77,7 +88,19 @@ class Trial(_Record):
     fidelity: Fidelity
     figures: TrialFigures | None  # None: the candidate failed (see `failure`)
     failure: str = ""  # why it failed: invalid, did not load, crashed, no successful request
-    seconds: float  # wall time of the trial, reload and warmup included
+    seconds: Amount  # wall time of the trial, reload and warmup included
+
+    @field_validator("candidate")
+    @classmethod
+    def _batches_fit(cls, candidate: Candidate) -> Candidate:
+        """What the field bounds (candidate.py) cannot say: sizes within the candidate's max_batch_size."""
+        most = candidate.max_batch_size
+        problems = [f"client_batch_size {candidate.client_batch_size}"] if candidate.client_batch_size > most else []
+        if any(size > most for size in candidate.preferred_batch_sizes):
+            problems.append(f"preferred_batch_sizes {list(candidate.preferred_batch_sizes)}")
+        if problems:
+            raise ValueError(f"{' and '.join(problems)} above its max_batch_size {most}")
+        return candidate
 
     @property
     def key(self) -> str:
