@@ -135,10 +135,14 @@ def replay_table(args: argparse.Namespace) -> None:
         top = [c.key() for c in ranked(space, {k: figures_of(p) for k, p in predictions.items()}, objective)[:budget]]
         top_good = [k for k in top if k in table and objective.feasible(table[k])]
         top_best = max(top_good, key=lambda k: _value(objective, table, k), default=None)
+        found = table.get(searched.result.best.key) if searched.result.best else None
         rows.append({
             "share_of_grid": share, "trials_allowed": budget, "trials_used": searched.trials,
             "search_quality": searched.quality, "search_found": searched.result.best.candidate.describe()
             if searched.result.best else None,
+            # within noise of the optimum: the found figure lies inside the optimum's 95% interval
+            "search_within_optimum_interval": found is not None and objective.score(found).value
+            >= objective.score(table[optimum]).low,
             "random_search_quality_mean": statistics.fmean(randoms),
             "random_search_quality_p10": float(np.percentile(randoms, 10)),
             "model_top_picks_quality": quality(objective, table[top_best], table[optimum]) if top_best else 0.0,
@@ -149,7 +153,9 @@ def replay_table(args: argparse.Namespace) -> None:
     for row in rows:
         print(
             f"{row['trials_used']:>3} of {len(space)} trials ({row['share_of_grid']:.0%} allowed): search reaches "
-            f"{row['search_quality']:.1%} of the optimum; random search {row['random_search_quality_mean']:.1%} "
+            f"{row['search_quality']:.1%} of the optimum"
+            f"{' (inside its 95% interval)' if row['search_within_optimum_interval'] else ''}; "
+            f"random search {row['random_search_quality_mean']:.1%} "
             f"(p10 {row['random_search_quality_p10']:.1%}); the model's top picks {row['model_top_picks_quality']:.1%}"
         )
     print(f"optimum: {result['optimum_candidate']}")
@@ -157,10 +163,11 @@ def replay_table(args: argparse.Namespace) -> None:
 
 
 def compare(args: argparse.Namespace) -> None:
-    spec, target = _target(args.targets, args.target)
+    spec, _ = _target(args.targets, args.target)
+    _, (target,) = prepare(spec, args.repository, (), SpaceSpec())  # with its tokenizer
     log = args.workdir / "trials.jsonl"
     started = time.monotonic()
-    outcome = tune_targets(spec, args.repository, SpaceSpec(), log, max_trials=args.max_trials)
+    outcome = tune_targets(spec, args.repository, SpaceSpec(), log, max_trials=args.max_trials, resume=log.exists())
     tune_s = time.monotonic() - started
     (tuned,) = outcome.tunes
     assert tuned.result.best is not None, tuned.result.note
@@ -169,7 +176,7 @@ def compare(args: argparse.Namespace) -> None:
     rounds: dict[str, list[dict[str, Any]]] = {"minimal": [], "tuned": []}
     with serving(spec, args.repository) as served:
         base = read_config(args.repository / family.model("fp32") / "config.pbtxt")
-        timing = SpaceSpec().confirm.load_fields()
+        timing = SpaceSpec().confirm.load_fields(None)
         for _ in range(args.rounds):  # in turns, so that the machine's drift hits both alike
             served.load(family.model("fp32"), apply_knobs(base, minimal))
             probe = trial_target(target, family.model("fp32"), 1, timing)
@@ -206,7 +213,8 @@ def _phases(low: float, high: float, seconds: float) -> list[tuple[float, float]
 def adaptive(args: argparse.Namespace) -> None:
     """A step load, low -> high -> low (Poisson arrivals, the target's fixed-length payload), on the
     tuned configuration and on the minimal one, window by window: p99 and throughput over time."""
-    spec, target = _target(args.targets, args.target)
+    spec, _ = _target(args.targets, args.target)
+    _, (target,) = prepare(spec, args.repository, (), SpaceSpec())  # with its tokenizer
     compared = json.loads(args.compare.read_text())
     tuned_model = f"minilm_tuned_{target.name}"
     high = args.high or 0.8 * compared["median_inferences_per_s"]["tuned"]

@@ -3,8 +3,8 @@ the finalists with longer measurements. Pure: measuring is the `evaluate` callba
 driver reloads and measures on a server; the replay harness looks a recorded table up).
 
 1. Rank every candidate by the queueing model's prediction (feasible ones first).
-2. Screen (short windows) the best predicted, plus the best predicted of each variant and of each
-   instances x threads pair, so that one wrong guess of the model cannot hide a whole region.
+2. Screen (short windows) the best predicted, the best predicted of each variant first, so that
+   one wrong guess of the model cannot hide a whole variant.
 3. Calibrate: the model's error per variant (measured / predicted, median) corrects the
    predictions of every candidate not yet measured; screen those that could still beat the best.
 4. Local search: measure the best's neighbours (one dimension one step away), best predicted
@@ -198,13 +198,14 @@ def search(
 
 
 def _spread(order: Sequence[Candidate]) -> list[Candidate]:
-    """The best predicted of each variant and each instances x threads pair first, then the rest
-    in order: the screen covers every region the model might misjudge."""
-    firsts: dict[object, Candidate] = {}
+    """The best predicted of each variant first, then the rest in order: calibration needs a
+    measurement of every variant, and a variant the model misjudges is not left out. (Spreading
+    over instances x threads pairs too cost a third of a small budget on the recorded grid and
+    found less: the profiles, taken at each thread count, already place them.)"""
+    firsts: dict[str, Candidate] = {}
     for candidate in order:
-        firsts.setdefault(("variant", candidate.variant), candidate)
-        firsts.setdefault(("resources", candidate.instance_count, candidate.intra_op_threads), candidate)
-    leaders = list(dict.fromkeys(firsts.values()))
+        firsts.setdefault(candidate.variant, candidate)
+    leaders = list(firsts.values())
     return leaders + [c for c in order if c not in leaders]
 
 
