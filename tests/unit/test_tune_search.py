@@ -3,16 +3,19 @@ space's trials, even when the model it ranks with is off; failures and budgets d
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import pytest
 
 from tests.unit.tune_tables import candidate, figures, trial
-from tritonkit.specs import SloSpec
+from tritonkit.specs import SloSpec, TargetSpec
 from tritonkit.tune.candidate import Candidate
+from tritonkit.tune.log import read_trials
 from tritonkit.tune.objective import Objective
 from tritonkit.tune.predict import ComputeProfile, Prediction, Profiles, Workload, predict
-from tritonkit.tune.replay import replay
+from tritonkit.tune.replay import replay, table_of
 from tritonkit.tune.search import OutOfBudget, Settings, neighbours, search
 from tritonkit.tune.space import SpaceSpec, candidates
 from tritonkit.tune.trials import Fidelity, Trial, TrialFigures
@@ -158,3 +161,20 @@ def _guess(c: Candidate) -> Prediction:
         inferences_per_s=10.0 * c.max_batch_size, p50_ms=5.0, p99_ms=10.0, rejected_fraction=0.0, utilization=0.5,
         batch_size=1.0, capacity_inferences_per_s=100.0, service_ms=5.0, batching_delay_ms=0.0, slowdown=1.0,
     )  # fmt: skip
+
+
+def test_the_search_reaches_the_committed_grids_optimum_with_four_percent_of_its_trials() -> None:
+    """bench/results/tune_grid: every configuration of a 368-candidate space measured on MiniLM."""
+    grid = Path(__file__).resolve().parents[2] / "bench" / "results" / "tune_grid"
+    meta = json.loads(grid.with_suffix(".json").read_text())
+    _, profile_lines, trials = read_trials(grid.with_suffix(".jsonl"))
+    objective = Objective.of(TargetSpec.model_validate(meta["target"]))
+    profiled = Profiles(tuple(p.profile for p in profile_lines))
+    space = list({t.key: t.candidate for t in trials}.values())
+    assert len(space) >= 300
+    workload = Workload(**meta["workload"])
+    predictions = {c.key(): predict(c, profiled, workload) for c in space}
+    budget = math.floor(0.04 * len(space))
+    outcome = replay(space, predictions, objective, table_of(trials), Settings(max_trials=budget))
+    assert outcome.trials <= budget
+    assert outcome.quality is not None and outcome.quality >= 0.98
