@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
 from tritonkit import onnx_builders
@@ -172,3 +173,11 @@ def test_an_empty_space_says_which_dimension_emptied_it() -> None:
         candidates(SpaceSpec(instances=(4,), intra_op_threads=(4,), oversubscribed=False), ["fp32"], 2, open_loop=True)
     with pytest.raises(InputError, match="every client_batch_sizes value is above every max_batch_size"):
         candidates(SpaceSpec(max_batch_size=(8,), client_batch_sizes=(16,)), ["fp32"], 2, open_loop=False)
+
+
+def test_the_readmes_example_space_is_a_valid_space_and_its_defaults() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    start = readme.index("```yaml", readme.index("**The search space**")) + len("```yaml")
+    example = yaml.safe_load(readme[start : readme.index("```", start)])
+    space = SpaceSpec.model_validate(example)
+    assert space.model_dump(exclude={"fields"}) == SpaceSpec().model_dump(exclude={"fields"})  # it shows the defaults
