@@ -22,7 +22,7 @@ from tritonkit.specs import ClosedLoopLoad, OpenLoopLoad, RandomPayload, TargetS
 from tritonkit.triton.model_config import ModelConfig, read_config
 from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.family import Family
-from tritonkit.tune.log import TrialLog
+from tritonkit.tune.log import TrialLog, digest
 from tritonkit.tune.objective import Objective
 from tritonkit.tune.predict import ComputeProfile, Prediction, Profiles, Workload, predict
 from tritonkit.tune.search import OutOfBudget, SearchResult, Settings, search
@@ -79,16 +79,17 @@ class Tuner:
 
     # -- profiling ---------------------------------------------------------------------------
 
-    def profiles(self, target: TargetSpec, workload: str, thread_counts: Sequence[int]) -> Profiles:
+    def profiles(self, target: TargetSpec, payload: str, thread_counts: Sequence[int]) -> Profiles:
         """Each variant's seconds per execution by batch size at each thread count: one load per
-        (variant, threads), a short closed loop of one request in flight per batch size. Logged."""
+        (variant, threads), a short closed loop of one request in flight per batch size. Logged
+        under `payload` (a digest of what was sent)."""
         found = []
         for variant in self.family.variants:
             for threads in thread_counts:
-                profile = self.log.profile(workload, variant, threads)
+                profile = self.log.profile(payload, variant, threads)
                 if profile is None:
                     profile = self._profile(target, variant, threads)
-                    self.log.add_profile(workload, profile)
+                    self.log.add_profile(payload, profile)
                 found.append(profile)
         return Profiles(tuple(found))
 
@@ -111,7 +112,9 @@ class Tuner:
     def tune(self, target: TargetSpec, workload: str, max_trials: int | None) -> TargetTune:
         space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open")
         threads = sorted({c.intra_op_threads or self.cores for c in space})
-        profiles = self.profiles(target, workload, threads)
+        # Compute time depends on the payload, not on the load: targets sharing a payload share profiles.
+        payload = digest({"family": self.family.name, "payload": target.payload.model_dump(mode="json")})
+        profiles = self.profiles(target, payload, threads)
         load = Workload(
             mode=target.load.mode, level=target.load.level, shape_sharing=self.shape_sharing(target), cores=self.cores
         )
