@@ -119,7 +119,8 @@ def _row(trial: Trial, tune: TargetTune, on_front: set[str]) -> str:
 
 def markdown(title: str, outcome: TuneOutcome, plots: dict[str, str]) -> str:
     lines = [f"# {title}", "", f"Model family `{outcome.family.name}`, variants {', '.join(outcome.family.variants)}; "
-             f"{outcome.resumed} trials taken from the trial log.", ""]  # fmt: skip
+             f"{outcome.resumed} trial results reused from the trial log (a resumed tune, or targets that "
+             "measure the same thing).", ""]  # fmt: skip
     for tune in outcome.tunes:
         best, name = tune.result.best, outcome.tuned.get(tune.target.name)
         on_front = {t.key for t in front(tune.result.trials)}
