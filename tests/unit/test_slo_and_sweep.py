@@ -218,8 +218,8 @@ def test_notes_carry_warnings_and_instability_without_failing() -> None:
     assert verdict.notes == (
         "the client used 95% of a core",
         "not stable: the windows never agreed within the tolerance before the time bound",
-        "p99 judged without a 95% interval: 100 successful requests count as fewer than the 2000 independent "
-        "ones it needs",
+        "p99 judged without a 95% interval: its 100 successful requests, correlated in time, count as fewer "
+        "than the 2000 independent ones it needs",
     )
     assert judge("t", measurement(latency=FAST, warnings=("w",)), SloSpec()).notes == ("w",)
 

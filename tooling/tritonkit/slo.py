@@ -157,8 +157,8 @@ def _without_interval(measurement: Measurement, checks: list[Check]) -> list[str
     """The checks that should have had an interval and were judged on the figure alone, and why."""
     count = measurement.latency.count if measurement.latency else 0
     why = {
-        f"p{p}": f"{count} successful requests count as fewer than the {stats.min_requests(p)} "
-        "independent ones it needs"
+        f"p{p}": f"its {count} successful requests, correlated in time, count as fewer than the "
+        f"{stats.min_requests(p)} independent ones it needs"
         for p in (50, 99)
     } | {"throughput": "it needs at least 2 measured windows"}  # batch means: the spread between windows
     return [
