@@ -53,12 +53,15 @@ def check_records(spec: TargetsSpec, target_name: str | None, records: Sequence[
     return CheckResult((measurement,), (judge(target.name, measurement, target.slo),))
 
 
-def check_locally(spec: TargetsSpec, repository: Path, progress: Progress = print) -> CheckResult:
-    """Start the local Triton on `repository`, load the targets' models (each load checks the
-    served config is the one written), run the check, stop the server."""
-    spec = with_local_tokenizers(spec, repository)
-    with serving(spec, repository) as served:
-        served.load_each([t.model for t in spec.targets], progress)
+def check_served(
+    spec: TargetsSpec, repository: Path, grpc_url: str | None, http_url: str | None, progress: Progress = print
+) -> CheckResult:
+    """The check on a local Triton started on `repository` (each target's model loaded, its served
+    config checked against the one written), or on the running server at the URLs, as it serves."""
+    remote = bool(grpc_url or http_url)
+    with serving(spec, repository, grpc_url, http_url, control=not remote) as served:
+        if served.local is not None:
+            served.load_each([t.model for t in spec.targets], progress)
         return run_check(spec, served.host, progress)
 
 

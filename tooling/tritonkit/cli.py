@@ -162,11 +162,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tritonkit.check import check_records, run_check, with_local_tokenizers
+    from tritonkit.check import check_records, check_served, with_local_tokenizers
     from tritonkit.inputs import excerpt
     from tritonkit.measure.external import read_records
     from tritonkit.measure.preflight import check_before_start
-    from tritonkit.serving import serving
     from tritonkit.specs import load_targets
 
     if args.target is not None and args.locust is None:
@@ -179,10 +178,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if not remote:
         spec = with_local_tokenizers(spec, args.model_repository)
     check_before_start(args.targets, spec.targets, None if remote else args.model_repository)
-    with serving(spec, args.model_repository, args.grpc_url, args.http_url, control=not remote) as served:
-        if served.local is not None:  # a running server serves its models as they are
-            served.load_each([t.model for t in spec.targets])
-        result = run_check(spec, served.host)
+    result = check_served(spec, args.model_repository, args.grpc_url, args.http_url)
     return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
 
 

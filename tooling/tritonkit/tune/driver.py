@@ -18,7 +18,7 @@ from tritonkit.machine import usable_cores
 from tritonkit.measure.payloads import build_pool
 from tritonkit.measure.runner import measure_target
 from tritonkit.serving import Serving
-from tritonkit.specs import ClosedLoopLoad, OpenLoopLoad, RandomPayload, TargetSpec, TokensPayload
+from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, RandomPayload, TargetSpec, TokensPayload
 from tritonkit.triton.model_config import ModelConfig, read_config
 from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.family import Family
@@ -201,12 +201,10 @@ def trial_target(
     """The target aimed at `model`, its requests of `client_batch` inferences, measured with
     `timing` (and, for profiling, as a closed loop of `concurrency`)."""
     load = target.load.model_dump() | timing
+    kind: type[LoadSpec] = type(target.load)
     if concurrency is not None:
-        load = load | {"mode": "closed", "concurrency": concurrency}
-        load.pop("rate_per_s", None), load.pop("arrivals", None), load.pop("max_in_flight", None)
-        loaded: object = ClosedLoopLoad.model_validate(load)
-    else:
-        loaded = type(target.load).model_validate(load)
+        kind, load = ClosedLoopLoad, load | {"mode": "closed", "concurrency": concurrency}
+    loaded = kind.model_validate({k: v for k, v in load.items() if k in kind.model_fields})
     payload = target.payload.model_copy(update={"batch_size": client_batch})
     return target.model_copy(update={"model": model, "model_version": "", "load": loaded, "payload": payload})
 
