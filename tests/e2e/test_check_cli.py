@@ -3,7 +3,6 @@ a local server started for the run, a verdict table, an exit code and a report."
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import yaml
 
 from tests.e2e.test_cli import assert_user_error, run
 from tritonkit import onnx_builders
+from tritonkit.report.results import Results
 from tritonkit.specs import DynamicBatchingKnobs, ServingKnobs
 from tritonkit.triton import model_config
 from tritonkit.triton.onnx_signature import read_signature
@@ -64,8 +64,8 @@ def test_an_impossible_target_fails_with_exit_1_and_a_readable_reason(tmp_path: 
     assert "✗ p99" in result.stdout and "target ≤ 0.001 ms" in result.stdout
     assert "✗ throughput" in result.stdout and "target ≥ 1e+06 inf/s" in result.stdout
     assert "1 of 2 targets met their SLO" in result.stdout
-    results = json.loads((report / "results.json").read_text())
-    assert [v["passed"] for v in results["verdicts"]] == [True, False]
+    results = Results.model_validate_json((report / "results.json").read_text())
+    assert [v.passed for v in results.verdicts] == [True, False]
     assert {"report.md", "report.html", "summary.csv"} <= {p.name for p in report.iterdir()}
 
 
@@ -90,9 +90,9 @@ def test_sweep_finds_the_most_throughput_within_p99(tmp_path: Path, repository: 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "max throughput meeting p99 ≤ 5000 ms:" in result.stdout
     assert "best within p99" in result.stdout
-    sweep = json.loads((report / "results.json").read_text())["sweeps"][0]
-    assert [point["level"] for point in sweep["points"]] == [1, 2, 4]
-    assert sweep["best"] is not None
+    (sweep,) = Results.model_validate_json((report / "results.json").read_text()).sweeps
+    assert [point.level for point in sweep.points] == [1, 2, 4]
+    assert sweep.best is not None
 
 
 def test_targets_file_errors_name_the_field(tmp_path: Path, repository: Path) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tritonkit import onnx_builders
+from tritonkit.report.results import Results
 from tritonkit.triton import model_config
 from tritonkit.triton.container import NGC_IMAGE
 from tritonkit.triton.server import free_port
@@ -127,9 +128,9 @@ def test_demo_exports_serves_measures_and_reports(tmp_path: Path) -> None:
     for profile in ("latency", "throughput"):
         assert (repository / f"minilm_int8_dynamic_{profile}" / "config.pbtxt").is_file()
     assert "6 of 6 targets met their SLO" in result.stdout
-    results = json.loads((report / "results.json").read_text())
-    assert len(results["verdicts"]) == 6
-    assert all(v["passed"] for v in results["verdicts"])
+    results = Results.model_validate_json((report / "results.json").read_text())
+    assert len(results.verdicts) == 6
+    assert all(v.passed for v in results.verdicts)
     assert (report / "report.html").is_file() and (report / "report.md").is_file()
 
 

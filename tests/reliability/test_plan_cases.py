@@ -3,14 +3,19 @@ and the plan file it writes."""
 
 from __future__ import annotations
 
+import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
 from tests.reliability.harness import Case, check, params, write_files
 from tests.reliability.samples import TRAFFIC, dumped
+from tests.unit.results_samples import results_document
+from tritonkit.tune.results import TargetResults, TuneResults
 
 BASE = yaml.safe_load(TRAFFIC)
 PLAN = ("plan", "--traffic", "traffic.yaml")
@@ -31,11 +36,19 @@ def traffic_case(case_id: str, fragments: tuple[str, ...], readme: str = "", **c
     )
 
 
-RESULTS = {
-    "sweeps": [{"model": "swept", "max_inferences_per_s_within_p99": None}],
-    "verdicts": [{"target": "ok", "passed": True}, {"target": "bad", "passed": False}],
-    "measurements": [{"target": "ok", "inferences_per_s": 45.0}, {"target": "bad", "inferences_per_s": 9.0}],
-}
+RESULTS = results_document()  # 'ok' passed at 45.0 inf/s (the only 45.0 in it)
+
+UNMET = TargetResults(
+    target="ok", objective="", candidates=9, note="", winner=None, tuned_model=None, front=[], trials=[]
+)
+UNMET_TUNE = TuneResults(family="m", variants=("fp32",), targets=[UNMET])
+
+
+def changed(edit: Callable[[dict[str, Any]], object]) -> str:
+    """RESULTS as JSON after `edit` changed a copy of it."""
+    document = copy.deepcopy(RESULTS)
+    edit(document)
+    return json.dumps(document)
 
 
 def results_case(case_id: str, content: str | bytes, target: str, fragments: tuple[str, ...], readme: str = "") -> Case:
@@ -189,15 +202,28 @@ CASES = [
     results_case("deep", "[" * 100_000 + "]" * 100_000, "ok", ("nested too deeply",)),
     results_case(
         "wrong-types",
-        json.dumps({"verdicts": [{"target": "ok", "passed": "yes"}]}),
+        changed(lambda d: d["verdicts"][0].update(passed="yes")),
         "ok",
         ("verdicts.0.passed: Input should be a valid boolean",),
     ),
     results_case(
         "missing-fields",
-        json.dumps({"measurements": [{"inferences_per_s": 1}]}),
+        changed(lambda d: d["measurements"][0].pop("target")),
         "ok",
         ("measurements.0.target: Field required",),
+    ),
+    results_case(
+        "unknown-field",
+        changed(lambda d: d["sweeps"][0].update(max_inferences=1)),
+        "ok",
+        ("sweeps.0.max_inferences: Extra inputs are not permitted",),
+        readme="a results.json with a field its schema does not have",
+    ),
+    results_case(
+        "other-schema-version",
+        changed(lambda d: d.update(schema_version=2)),
+        "ok",
+        ("schema_version: Input should be 1",),
     ),
     results_case(
         "infinite-capacity",
@@ -212,14 +238,25 @@ CASES = [
         "unknown-target",
         json.dumps(RESULTS),
         "nope",
-        ("no target or swept model named 'nope'; there are 'bad', 'ok', 'swept'",),
+        ("no target or swept model named 'nope'; there are 'bad', 'm_sweep', 'ok', 'swept'",),
         readme="`--target` not in results.json",
     ),
     results_case("missed-slo", json.dumps(RESULTS), "bad", ("target 'bad' missed its SLO",)),
     results_case(
         "sweep-never-met-p99", json.dumps(RESULTS), "swept", ("no step of the sweep of 'swept' met its p99 limit",)
     ),
-    results_case("empty", json.dumps({}), "ok", ("no target or swept model named 'ok'; it holds none",)),
+    results_case(
+        "nothing-measured",
+        changed(lambda d: d.update(measurements=[], verdicts=[], sweeps=[])),
+        "ok",
+        ("no target or swept model named 'ok'; it holds none",),
+    ),
+    results_case(
+        "capacity-not-measured",
+        changed(lambda d: d["measurements"][0].update(inferences_per_s=None)),
+        "ok",
+        ("target 'ok' gives a capacity that was not measured",),
+    ),
     results_case(
         "tune-without-targets", json.dumps({"family": "m"}), "ok", ("not a tune's tune.json", "targets: Field required")
     ),
@@ -231,7 +268,7 @@ CASES = [
     ),
     results_case(
         "tune-no-winner",
-        json.dumps({"family": "m", "targets": [{"target": "ok", "winner": None}]}),
+        UNMET_TUNE.model_dump_json(),
         "ok",
         ("the tune found no configuration meeting the SLO of 'ok'",),
         readme="`--results tune.json` for a target the tune could not meet",

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.unit.results_samples import results_document
 from tritonkit.errors import InputError
 from tritonkit.k8s.plan import capacity_from_results, plan, write_plan
 from tritonkit.specs import TrafficSpec
@@ -57,22 +58,13 @@ def test_an_exact_fit_needs_no_extra_replica() -> None:
 
 def test_capacity_comes_from_a_sweep_or_a_passing_target(tmp_path: Path) -> None:
     results = tmp_path / "results.json"
-    results.write_text(
-        json.dumps(
-            {
-                "sweeps": [{"model": "m_sweep", "max_inferences_per_s_within_p99": 123.0}],
-                "verdicts": [{"target": "ok", "passed": True}, {"target": "bad", "passed": False}],
-                "measurements": [
-                    {"target": "ok", "inferences_per_s": 45.0},
-                    {"target": "bad", "inferences_per_s": 9.0},
-                ],
-            }
-        )
-    )
+    results.write_text(json.dumps(results_document()))
     assert capacity_from_results(results, "m_sweep") == 123.0
     assert capacity_from_results(results, "ok") == 45.0
     with pytest.raises(InputError, match="missed its SLO"):
         capacity_from_results(results, "bad")
+    with pytest.raises(InputError, match="no step of the sweep of 'swept' met its p99 limit"):
+        capacity_from_results(results, "swept")
     with pytest.raises(InputError, match="no target or swept model named 'nope'"):
         capacity_from_results(results, "nope")
 
@@ -90,13 +82,20 @@ def test_the_command_prints_the_table_and_writes_json(tmp_path: Path, capsys: py
     assert "give --capacity" in capsys.readouterr().err
 
 
-def test_results_are_read_by_their_types(tmp_path: Path) -> None:
+def test_results_are_read_by_the_writers_types(tmp_path: Path) -> None:
+    """The reader is the model the report writes through: a wrong type, a missing field and a field
+    it does not know are all refused, each named."""
+    document = results_document()
+    document["verdicts"][0]["passed"] = 1
+    del document["measurements"][0]["inferences_per_s"]
+    document["measurements"][1]["inferences"] = 9
     path = tmp_path / "results.json"
-    path.write_text('{"verdicts": [{"target": "ok", "passed": 1}], "measurements": [{"target": "ok"}]}')
+    path.write_text(json.dumps(document))
     with pytest.raises(InputError) as error:
         capacity_from_results(path, "ok")
     assert "verdicts.0.passed: Input should be a valid boolean (got 1)" in str(error.value)
     assert "measurements.0.inferences_per_s: Field required" in str(error.value)
+    assert "measurements.1.inferences: Extra inputs are not permitted" in str(error.value)
 
 
 def test_the_plan_file_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
@@ -112,7 +111,7 @@ def test_the_plan_file_is_written_whole_or_not_at_all(tmp_path: Path) -> None:
 def test_a_tunes_winner_is_a_capacity(tmp_path: Path) -> None:
     """tune.json as tune writes it: the capacity is the winner's confirmed throughput."""
     from tests.unit.tune_tables import candidate, figures, trial
-    from tritonkit.tune.report import TargetResults, TuneResults
+    from tritonkit.tune.results import TargetResults, TuneResults
 
     winner = trial(candidate(), figures(20.0, 310.0), fidelity="confirm")
     tune = TuneResults(

@@ -12,11 +12,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, StrictBool, ValidationError
+from pydantic import ValidationError
 
 from tritonkit.errors import InputError
 from tritonkit.inputs import excerpt, listed, read_text, validation_problems
+from tritonkit.report.results import Results
 from tritonkit.specs import TrafficSpec
+from tritonkit.tune.results import TuneResults
 
 HOURS_PER_MONTH = 24 * 30
 
@@ -108,55 +110,9 @@ def check_capacity(capacity: float, source: str) -> float:
     return capacity
 
 
-class _Read(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore", allow_inf_nan=False)
-
-
-class _Sweep(_Read):
-    model: str
-    max_inferences_per_s_within_p99: float | None = None
-
-
-class _Verdict(_Read):
-    target: str
-    passed: StrictBool
-
-
-class _Measurement(_Read):
-    target: str
-    inferences_per_s: float
-
-
-class _Results(_Read):
-    """The part of a report's results.json that planning reads."""
-
-    sweeps: tuple[_Sweep, ...] = ()
-    verdicts: tuple[_Verdict, ...] = ()
-    measurements: tuple[_Measurement, ...] = ()
-
-
-class _WinnerFigures(_Read):
-    inferences_per_s: float
-
-
-class _Winner(_Read):
-    figures: _WinnerFigures
-
-
-class _TunedTarget(_Read):
-    target: str
-    winner: _Winner | None
-
-
-class _Tune(_Read):
-    """The part of a tune's tune.json that planning reads: each target's winner."""
-
-    family: str
-    targets: tuple[_TunedTarget, ...]
-
-
-def read_results(path: Path) -> _Results | _Tune:
-    """A report's results.json, or a tune's tune.json (it names its model family)."""
+def read_results(path: Path) -> Results | TuneResults:
+    """A report's results.json, or a tune's tune.json (it names its model family), read through the
+    models their writers use."""
     text = read_text(path, "a report's results.json or a tune's tune.json", MAX_RESULTS_BYTES)
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
@@ -166,20 +122,26 @@ def read_results(path: Path) -> _Results | _Tune:
         raise InputError(f"{path}: JSON nested too deeply to be a results.json") from None
     tune = isinstance(data, dict) and "family" in data
     try:
-        return _Tune.model_validate(data) if tune else _Results.model_validate(data)
+        return TuneResults.model_validate(data) if tune else Results.model_validate(data)
     except ValidationError as exc:
         kind = "a tune's tune.json" if tune else "a report's results.json"
         raise InputError(f"{path}: not {kind}:\n" + listed(validation_problems(exc))) from None
 
 
-def _tuned_capacity(path: Path, tune: _Tune, target: str) -> float:
+def _measured_capacity(value: float | None, source: str) -> float:
+    if value is None:
+        raise InputError(f"{source} that was not measured")
+    return check_capacity(value, f"{source} of")
+
+
+def _tuned_capacity(path: Path, tune: TuneResults, target: str) -> float:
     """The inferences/s a tune's winner for `target` served within its SLO (confirmed)."""
     by_name = {t.target: t for t in tune.targets}
     if target not in by_name:
         names = ", ".join(excerpt(n) for n in sorted(by_name)) or "none"
         raise InputError(f"{path}: the tune has no target named {excerpt(target)}; there are {names}")
     winner = by_name[target].winner
-    if winner is None:
+    if winner is None or winner.figures is None:
         raise InputError(f"{path}: the tune found no configuration meeting the SLO of '{target}'")
     return check_capacity(winner.figures.inferences_per_s, f"{path}: the winner for '{target}' gives a capacity of")
 
@@ -193,7 +155,7 @@ def capacity_from_results(path: Path, target: str) -> float:
     (target = the sweep's model), or a passing check target's throughput; or from a tune's
     tune.json: the target's winner's confirmed throughput."""
     results = read_results(path)
-    if isinstance(results, _Tune):
+    if isinstance(results, TuneResults):
         return _tuned_capacity(path, results, target)
     for sweep in results.sweeps:
         if sweep.model == target:
@@ -209,7 +171,7 @@ def capacity_from_results(path: Path, target: str) -> float:
         raise InputError(f"{path}: no target or swept model named {excerpt(target)}; {there}")
     if not verdicts[target].passed:
         raise InputError(f"{path}: target '{target}' missed its SLO: its throughput is not a capacity under the SLO")
-    return check_capacity(measurements[target].inferences_per_s, f"{path}: target '{target}' gives a capacity of")
+    return _measured_capacity(measurements[target].inferences_per_s, f"{path}: target '{target}' gives a capacity")
 
 
 def plan_table(result: Plan, traffic: TrafficSpec) -> str:

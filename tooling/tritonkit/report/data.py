@@ -1,7 +1,8 @@
 """The machine-readable side of a report: results.json, summary.csv and the raw per-request CSVs.
 
 results.json is strict JSON (no NaN: a figure that was not measured is null) with sorted keys and
-no timestamp, so the same data gives the same bytes and two reports can be diffed.
+no timestamp, so the same data gives the same bytes and two reports can be diffed. Its schema is
+report.results.Results: the document is validated against it before it is written.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from tritonkit.measure.measurement import Measurement, RequestLog
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.report import columns
 from tritonkit.report import formatting as fmt
+from tritonkit.report.results import SCHEMA_VERSION, Results
 from tritonkit.slo import Verdict
 
-SCHEMA_VERSION = 1
 RAW_COLUMNS = ("scheduled_us", "sent_us", "latency_us", "window", "error")
 
 
@@ -63,15 +64,16 @@ def results_json(
         entry = plain(m)
         assert isinstance(entry, dict)
         entries.append(entry | {"label": label, "latencies_csv": path})
-    document = {
+    document = Results.model_validate({
         "schema_version": SCHEMA_VERSION,
         "title": title,
         "measurements": entries,
         "verdicts": plain(verdicts),
         "sweeps": plain(sweeps),
         "plots": list(plot_paths),
-    }
-    return json.dumps(document, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
+    })  # fmt: skip
+    data = document.model_dump(mode="json")
+    return json.dumps(data, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False) + "\n"
 
 
 def _csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
