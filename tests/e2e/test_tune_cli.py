@@ -15,7 +15,7 @@ from tests.commands import TRITONKIT, Command
 from tests.integration.test_tune import SPACE, TARGETS, tiny_family
 from tritonkit.triton.validate import validate_path
 from tritonkit.tune.log import TRIAL_LOG, read_trials
-from tritonkit.tune.report import TuneResults
+from tritonkit.tune.results import TuneResults
 
 pytestmark = pytest.mark.integration
 MAX_TRIALS = "6"
@@ -48,6 +48,7 @@ def test_an_interrupted_tune_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert len(target.trials) <= int(MAX_TRIALS)
     assert validate_path(repository / "tiny_tuned_pipeline") == []
     assert (report / "tune.md").read_text().count("| screen |") >= 3
+    assert (report / "tune.html").read_text().count("<tr><td>screen</td>") >= 3
     assert (report / "plots" / "pareto_pipeline.png").is_file()
     # --curves: the winner, the minimal config and the three profiles, each at 4 levels
     assert set(target.curves) == {"tuned", "minimal", "latency profile", "throughput profile", "balanced profile"}

@@ -237,7 +237,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
     )  # fmt: skip
     report = write_tune_report(args.report_dir, f"tritonkit tune: {args.targets}", outcome)
     print("\n" + summary(outcome))
-    print(f"report: {report / 'tune.md'} (and tune.json, {TRIAL_LOG}, plots/)")
+    print(f"report: {report / 'tune.html'} (and tune.md, tune.json, {TRIAL_LOG}, plots/)")
     return 0 if len(outcome.tuned) == len(outcome.tunes) else 1
 
 
