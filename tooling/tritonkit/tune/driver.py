@@ -32,6 +32,7 @@ from tritonkit.tune.trials import Fidelity, Trial, TrialFigures
 Progress = Callable[[str], None]
 PROFILE_BATCHES = (1, 2, 4, 8, 16, 32, 64)
 PROFILE_LOAD: dict[str, float] = {"warmup_s": 0.2, "window_s": 0.5, "duration_s": 0.5, "stable_windows": 1}
+PROFILE_LONG_LOAD: dict[str, float] = {"warmup_s": 1.0, "window_s": 4.0, "duration_s": 4.0, "stable_windows": 1}
 # The search measures about 3% of the space (at least 10 trials, at most 40 per target).
 TRIAL_SHARE, MIN_TRIALS, MAX_TRIALS = 0.03, 10, 40
 
@@ -96,15 +97,26 @@ class Tuner:
     def _profile(self, target: TargetSpec, variant: str, threads: int) -> ComputeProfile:
         sizes = [b for b in PROFILE_BATCHES if b <= max(self.space.max_batch_size)]
         alone = Candidate(variant, sizes[-1], False, 0, (), 1, threads, None)
-        self.progress(f"profiling {self.family.model(variant)} at {threads or 'auto'} threads, batch {sizes}")
-        self.serving.load(self.family.model(variant), self.config(alone, target))
-        seconds = []
+        model = self.family.model(variant)
+        self.progress(f"profiling {model} at {threads or 'auto'} threads, batch {sizes}")
+        self.serving.load(model, self.config(alone, target))
+        seconds: list[tuple[int, float]] = []
         for size in sizes:
-            probe = trial_target(target, self.family.model(variant), size, PROFILE_LOAD, concurrency=1)
-            measurement = run_async(partial(measure_target, probe, self.serving.host))
-            if measurement.latency is None:
-                raise ServerError(f"profiling {self.family.model(variant)}: no request succeeded at batch {size}")
-            seconds.append((size, measurement.latency.p50_us / 1e6))
+            # A large batch on a slow or busy host can outlast the short window: then a long one.
+            for timing in (PROFILE_LOAD, PROFILE_LONG_LOAD):
+                probe = trial_target(target, model, size, timing, concurrency=1)
+                measurement = run_async(partial(measure_target, probe, self.serving.host))
+                if measurement.latency is not None:
+                    seconds.append((size, measurement.latency.p50_us / 1e6))
+                    break
+            else:
+                errors = "; ".join(f"{k}: {v}" for k, v in measurement.error_examples.items()) or "no answer in time"
+                if not seconds:
+                    raise ServerError(f"profiling {model}: no request succeeded at batch {size} ({errors[:160]})")
+                # Larger batches are extrapolated from the sizes measured (predict.ComputeProfile).
+                self.progress(f"  {model}: no request answered at batch {size} ({errors[:160]}); "
+                              f"profiled up to batch {seconds[-1][0]}")  # fmt: skip
+                break
         return ComputeProfile(variant=variant, threads=threads, batch_seconds=tuple(seconds))
 
     # -- trials ------------------------------------------------------------------------------
