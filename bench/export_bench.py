@@ -26,8 +26,9 @@ from tritonkit.export import gates, variants
 from tritonkit.export.pipeline import model_name
 from tritonkit.export.recipe import load_recipe, read_texts
 from tritonkit.export.record import RECORD_FILE, ExportRecord
-from tritonkit.export.reference import TASK_OUTPUT, tokenize
+from tritonkit.export.reference import tokenize
 from tritonkit.export.source import resolve_source
+from tritonkit.export.tasks import TASKS
 from tritonkit.machine import cpu_description
 from tritonkit.specs import CPU_VARIANTS
 
@@ -105,9 +106,9 @@ def main() -> int:
         variants.int8_dynamic(prepared, ungated, keep_float=[])
         source = resolve_source(recipe.source)
         texts = tokenize(source.folder, read_texts(recipe.evaluation_texts), recipe.max_sequence_length)
-        output = TASK_OUTPUT[recipe.task]
+        task = TASKS[recipe.task]
         measured = gates.metrics(
-            gates.onnx_outputs(ungated, texts, output), gates.onnx_outputs(models["fp32"], texts, output)
+            gates.onnx_outputs(ungated, texts, task), gates.onnx_outputs(models["fp32"], texts, task)
         )
         latency = time_round_robin({**models, UNGATED: ungated}, [1, 8], args.sequence_length, args.rounds, args.calls)
         ungated_bytes = ungated.stat().st_size

@@ -64,7 +64,7 @@ def test_records_say_what_was_exported_from_what(tiny_export: Export, tiny_embed
     assert fp32.cpu and isinstance(fp32.cpu_features, list)
     assert fp32.file_bytes == (repository / "tiny_fp32" / "1" / "model.onnx").stat().st_size
     assert {g.metric for g in fp32.gates} == {"max_abs_diff", "min_mean_cosine"}
-    assert fp32.details["evaluation_texts"] == len((TEXTS / "evaluation.txt").read_text().split("\n")) - 1
+    assert fp32.details["evaluation_rows"] == len((TEXTS / "evaluation.txt").read_text().split("\n")) - 1
 
     fusions = record_of(repository, "tiny_optimized").details["fusions"]
     assert isinstance(fusions, dict) and fusions["Attention"] == 4 and fusions["SkipLayerNormalization"] == 8

@@ -4,11 +4,13 @@ is even imported); paths in a recipe stay inside its folder."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from tests.reliability.harness import Case, check, params
 from tests.reliability.samples import RECIPE, SENTENCES, changed, dumped, recipe_setup, without
+from tritonkit.specs import TaskName
 
 EXPORT = ("export", "recipe.yaml")
 
@@ -26,11 +28,12 @@ def recipe_case(
     return Case(f"recipe-{case_id}", EXPORT, ("recipe.yaml", *fragments), setup=setup, readme=readme)
 
 
-def spec_case(case_id: str, data: dict[str, object], fragments: tuple[str, ...]) -> Case:
-    return Case(f"recipe-{case_id}", EXPORT, ("recipe.yaml", *fragments), setup=recipe_setup(dumped(data)))
-
-
 OUTSIDE = "leaves the recipe's folder"
+# A plain transformers folder as far as the export can tell before loading anything: config.json,
+# no modules.json. The problems below are found before any weight is read.
+PLAIN_FOLDER = {"weights/config.json": "{}"}
+TASKS = get_args(TaskName)
+TASK_CHOICES = ", ".join(map(repr, TASKS[:-1])) + f" or {TASKS[-1]!r}"  # as pydantic lists them
 CASES = [
     recipe_case("name-pattern", "name", "Bad-Name", ("name: String should match pattern",)),
     recipe_case(
@@ -38,7 +41,11 @@ CASES = [
     ),
     recipe_case("name-too-long", "name", "m" * 100, ("name: String should have at most 64 characters",)),
     recipe_case(
-        "task-unknown", "task", "translation", ("task: Input should be 'sentence-embedding' or 'text-classification'",)
+        "task-unknown",
+        "task",
+        "summarization",
+        (f"task: Input should be {TASK_CHOICES} (got 'summarization')",),
+        readme="`task: summarization`",
     ),
     recipe_case(
         "source-none", "source", {}, ("source: Value error, give exactly one of package, path, hub_id (got none)",)
@@ -153,7 +160,14 @@ CASES = [
         ("knobs.max_batch_size: Input should be greater than or equal to 0",),
     ),
     recipe_case("unknown-key", "varaints", ["fp32"], ("varaints: Extra inputs are not permitted",)),
-    spec_case("texts-missing-field", without(RECIPE, "evaluation_texts"), ("evaluation_texts: Field required",)),
+    Case(  # optional in the spec (image tasks have a default), required by every text task
+        "recipe-texts-missing-field",
+        EXPORT,
+        ("recipe mini:", "evaluation_texts: task feature-extraction is gated on real text (a file, a line each)"),
+        setup=recipe_setup(
+            dumped({**without(RECIPE, "evaluation_texts"), "task": "feature-extraction"}), **PLAIN_FOLDER
+        ),
+    ),
     recipe_case(
         "texts-outside",
         "evaluation_texts",
@@ -205,6 +219,37 @@ CASES = [
         setup=recipe_setup(
             dumped({**RECIPE, "evaluation_texts": "absent.txt", "calibration_texts": "empty.txt"}), **{"empty.txt": ""}
         ),
+    ),
+    Case(
+        "recipe-int8-without-calibration-texts",
+        EXPORT,
+        (
+            "recipe mini:",
+            "variant int8_dynamic needs calibration_texts",
+            "variant int8_static needs calibration_texts (real text, a line each); the recipe has none",
+        ),
+        setup=recipe_setup(
+            dumped(
+                {
+                    **without(RECIPE, "calibration_texts"),
+                    "task": "feature-extraction",
+                    "variants": ["fp32", "int8_static", "int8_dynamic"],
+                }
+            ),
+            **PLAIN_FOLDER,
+        ),
+        readme="int8 variants and no `calibration_texts`",
+    ),
+    Case(
+        "recipe-sentence-embedding-on-a-plain-folder",
+        EXPORT,
+        (
+            "recipe mini:",
+            "weights is a plain transformers one; use another task (feature-extraction, text-classification",
+            "task sentence-embedding needs a sentence-transformers folder (modules.json with pooling)",
+        ),
+        setup=recipe_setup(dumped(RECIPE), **PLAIN_FOLDER),
+        readme="`task: sentence-embedding` on a plain transformers folder",
     ),
     Case(
         "recipe-existing-model-without-force",

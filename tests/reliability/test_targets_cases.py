@@ -1,9 +1,11 @@
 """`tritonkit check` on a spoiled targets file, and on the files its payloads name: refused before
-any server starts (every check here fails in the targets file or in the checks before a start)."""
+any server starts (every check here fails in the targets file or in the checks before a start),
+except a payload that does not fit its model, which only the served config shows."""
 
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -11,8 +13,13 @@ from types import MappingProxyType
 import numpy as np
 import pytest
 
-from tests.reliability.harness import Case, check, params
+from tests.reliability.harness import Case, chain, check, params
 from tests.reliability.samples import TARGET, TOKENS, changed, targets_file, targets_setup, without
+from tritonkit import onnx_builders
+from tritonkit.specs import ServingKnobs
+from tritonkit.triton.model_config import build_config
+from tritonkit.triton.onnx_signature import read_signature
+from tritonkit.triton.repository import write_model
 
 CHECK = ("check", "targets.yaml")
 
@@ -68,8 +75,19 @@ def zip_bomb() -> bytes:
     return bytes(data)
 
 
+def mlp_model(root: Path) -> None:
+    """A real, servable model "mlp" in the case's repository: one float input x [batch, 16]."""
+    onnx = onnx_builders.mlp(root / "mlp.onnx")
+    write_model(
+        root / "model_repository", build_config("mlp", read_signature(onnx), ServingKnobs(max_batch_size=8)), onnx
+    )
+
+
 LONG = "x" * 10_000
 TOKENIZER = {"tokenizer/tokenizer.json": '{"version": "1.0", "model": {"type": "Nonsense"}}'}
+IMAGES = {"kind": "images", "processor": "preprocessor", "images": "photos"}
+VIT_SETTINGS = {"image_processor_type": "ViTImageProcessor", "size": {"height": 32, "width": 32}}
+PROCESSOR = {"preprocessor/preprocessor_config.json": json.dumps(VIT_SETTINGS)}
 CASES = [
     field_case(
         "model-traversal",
@@ -242,7 +260,7 @@ CASES = [
     ),
     field_case("slo-unknown-key", "slo.p99", 5, ("slo.p99: Extra inputs are not permitted",)),
     field_case("slo-missing", "slo", None, ("slo: Input should be a valid dictionary",)),
-    field_case("payload-kind-unknown", "payload.kind", "images", ("payload: Input tag 'images' found using 'kind'",)),
+    field_case("payload-kind-unknown", "payload.kind", "audio", ("payload: Input tag 'audio' found using 'kind'",)),
     field_case(
         "random-batch-zero", "payload.batch_size", 0, ("payload.random.batch_size: Input should be greater than 0",)
     ),
@@ -306,6 +324,18 @@ CASES = [
         "tokens-name-too-long", "payload", {**TOKENS, "texts": "n" * 300}, ("has a name longer than 255 bytes",)
     ),
     field_case(
+        "images-batch-zero",
+        "payload",
+        {**IMAGES, "batch_size": 0},
+        ("payload.images.batch_size: Input should be greater than 0",),
+    ),
+    field_case(
+        "images-count-a-million",
+        "payload",
+        {**IMAGES, "count": 10**6},
+        ("payload.images.count: Input should be less than or equal to 10000",),
+    ),
+    field_case(
         "files-none",
         "payload",
         {"kind": "files", "paths": []},
@@ -351,6 +381,22 @@ CASES = [
         setup=targets_setup(targets_file(changed(TARGET, "model", "absent"))),
         readme="a target's model not in the repository",
     ),
+    pytest.param(
+        Case(
+            "images-on-a-model-without-an-image-input",
+            CHECK,
+            ("model 'mlp' takes 'x' float32 [16]; an images payload fills one float input [channels, height, width]",),
+            setup=chain(
+                targets_setup(
+                    targets_file(changed(changed(TARGET, "model", "mlp"), "payload", without(IMAGES, "images"))),
+                    **PROCESSOR,
+                ),
+                mlp_model,
+            ),
+        ),
+        id="images-on-a-model-without-an-image-input",
+        marks=pytest.mark.integration,  # the served config shows it: a local server starts
+    ),
     Case(
         "preflight-repository-missing",
         (*CHECK, "--model-repository", "nowhere"),
@@ -366,7 +412,7 @@ CASES = [
     Case(
         "preflight-tokens-without-tokenizer-on-a-server",
         (*CHECK, "--grpc-url", "127.0.0.1:1"),
-        ("target 't': a tokens payload needs `tokenizer:` on a running server",),
+        ("target 't': the tokens payload needs `tokenizer:` on a running server",),
         setup=targets_setup(targets_file(changed(TARGET, "payload", without(TOKENS, "tokenizer")))),
     ),
     payload_case("texts-missing", {**TOKENS, "texts": "absent.txt"}, ("absent.txt: not found",), files=TOKENIZER),
@@ -405,6 +451,43 @@ CASES = [
         TOKENS,
         ("tokenizer.json: not UTF-8 text",),
         files={"tokenizer/tokenizer.json": b"\x89PNG\r\n\x1a\n"},
+    ),
+    payload_case(
+        "images-processor-without-config",
+        without(IMAGES, "images"),
+        ("preprocessor/preprocessor_config.json: no preprocessor_config.json (the exporter writes one",),
+        readme="an image processor folder without preprocessor_config.json",
+        files={"preprocessor/config.json": "{}"},
+    ),
+    payload_case(
+        "images-default-processor-absent",
+        {"kind": "images"},
+        ("model_repository/m/preprocessor: not found (expected an image processor folder",),
+    ),
+    payload_case(
+        "images-folder-without-images",
+        IMAGES,
+        ("photos: no .jpg/.jpeg/.png files",),
+        files={**PROCESSOR, "photos/notes.txt": "photographs go here\n"},
+    ),
+    payload_case(
+        "images-folder-missing",
+        {**IMAGES, "images": "absent"},
+        ("absent: not found (expected a folder of images)",),
+        files=PROCESSOR,
+    ),
+    payload_case(
+        "images-jpg-not-an-image",
+        IMAGES,
+        ("photos/cat.jpg: not an image Pillow can read (UnidentifiedImageError)",),
+        readme="a `.jpg` that is not an image",
+        files={**PROCESSOR, "photos/cat.jpg": "just text", "photos/dog.jpg": b"\xff\xd8\xff\xe0 truncated"},
+    ),
+    payload_case(
+        "images-every-problem-at-once",
+        IMAGES,
+        ("preprocessor_config.json: not JSON (", "photos/a.png: not an image", "photos/b.jpg: not an image"),
+        files={"preprocessor/preprocessor_config.json": "{", "photos/a.png": "a", "photos/b.jpg": "b"},
     ),
     payload_case(
         "files-missing",

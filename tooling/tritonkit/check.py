@@ -12,11 +12,12 @@ from tritonkit.errors import InputError
 from tritonkit.interrupts import run_async
 from tritonkit.measure.external import Record, measurement_from_records
 from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.payloads import with_model_files
 from tritonkit.measure.runner import describe_load, measure_target
 from tritonkit.measure.summary import Host
 from tritonkit.serving import serving
 from tritonkit.slo import Verdict, judge
-from tritonkit.specs import TargetsSpec, TokensPayload
+from tritonkit.specs import TargetsSpec
 
 Progress = Callable[[str], None]
 
@@ -65,13 +66,12 @@ def check_served(
         return run_check(spec, served.host, progress)
 
 
-def with_local_tokenizers(spec: TargetsSpec, repository: Path) -> TargetsSpec:
-    """Token payloads without a tokenizer use the one the exporter wrote beside the model."""
+def with_local_model_files(spec: TargetsSpec, repository: Path) -> TargetsSpec:
+    """Tokens and images payloads without a tokenizer or image processor use the one the exporter
+    wrote beside the model."""
     targets = []
     for target in spec.targets:
-        payload = target.payload
-        if isinstance(payload, TokensPayload) and payload.tokenizer is None:
-            payload = payload.model_copy(update={"tokenizer": repository / target.model / "tokenizer"})
+        payload = with_model_files(target.payload, repository / target.model)
         targets.append(target.model_copy(update={"payload": payload}))
     return spec.model_copy(update={"targets": tuple(targets)})
 

@@ -162,7 +162,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from tritonkit.check import check_records, check_served, with_local_tokenizers
+    from tritonkit.check import check_records, check_served, with_local_model_files
     from tritonkit.inputs import excerpt
     from tritonkit.measure.external import read_records
     from tritonkit.measure.preflight import check_before_start
@@ -176,14 +176,14 @@ def cmd_check(args: argparse.Namespace) -> int:
         return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
     remote = bool(args.grpc_url or args.http_url)
     if not remote:
-        spec = with_local_tokenizers(spec, args.model_repository)
+        spec = with_local_model_files(spec, args.model_repository)
     check_before_start(args.targets, spec.targets, None if remote else args.model_repository)
     result = check_served(spec, args.model_repository, args.grpc_url, args.http_url)
     return _report_check(result, args.report_dir, f"tritonkit check: {args.targets}")
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from tritonkit.check import with_local_tokenizers
+    from tritonkit.check import with_local_model_files
     from tritonkit.inputs import excerpt
     from tritonkit.measure.preflight import check_before_start, check_levels
     from tritonkit.report import write_report
@@ -199,7 +199,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     check_levels(target, args.levels, args.max_steps)
     remote = bool(args.grpc_url or args.http_url)
     if not remote:
-        target = with_local_tokenizers(spec.model_copy(update={"targets": (target,)}), args.model_repository).targets[0]
+        alone = spec.model_copy(update={"targets": (target,)})
+        (target,) = with_local_model_files(alone, args.model_repository).targets
     check_before_start(args.targets, [target], None if remote else args.model_repository)
     with serving(spec, args.model_repository, args.grpc_url, args.http_url, control=not remote) as served:
         if served.local is not None:

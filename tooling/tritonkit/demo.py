@@ -12,11 +12,12 @@ import numpy as np
 import onnxruntime as ort
 import tritonclient.grpc as grpcclient
 
-from tritonkit.check import CheckResult, run_check, with_local_tokenizers
+from tritonkit.check import CheckResult, run_check, with_local_model_files
 from tritonkit.errors import CheckFailed, InputError
 from tritonkit.export.pipeline import Progress, export
 from tritonkit.export.recipe import load_recipe
-from tritonkit.export.reference import TASK_OUTPUT, tokenize
+from tritonkit.export.reference import tokenize
+from tritonkit.export.tasks import TASKS
 from tritonkit.serving import serving
 from tritonkit.specs import RecipeSpec, VariantName, load_targets
 from tritonkit.triton import model_config, profiles
@@ -79,7 +80,7 @@ def run_demo(
             inferences.append(_compare_with_onnxruntime(served.client, repository, recipe, name))
             served.unload(name)
         served.load_each(sorted(wanted), progress)
-        check = run_check(with_local_tokenizers(targets, repository), served.host, progress)
+        check = run_check(with_local_model_files(targets, repository), served.host, progress)
     return DemoResult(tuple(inferences), check)
 
 
@@ -102,7 +103,7 @@ def write_profile_configs(repository: Path, recipe: RecipeSpec, exported: str) -
 def _compare_with_onnxruntime(
     client: grpcclient.InferenceServerClient, repository: Path, recipe: RecipeSpec, name: str
 ) -> DemoInference:
-    output = TASK_OUTPUT[recipe.task]
+    output = TASKS[recipe.task].output
     (batch,) = tokenize(repository / name / "tokenizer", list(SENTENCES), recipe.max_sequence_length)
     session = ort.InferenceSession(str(repository / name / "1" / "model.onnx"), providers=["CPUExecutionProvider"])
     feed = {i.name: batch[i.name] for i in session.get_inputs()}

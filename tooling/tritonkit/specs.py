@@ -210,6 +210,14 @@ def load_yaml(path: Path, model: type[SpecT]) -> SpecT:
 
 # -- export recipes (export/<model>.yaml) ------------------------------------------------------
 
+# What a recipe exports: export.tasks has each one's entry.
+TaskName = Literal[
+    "sentence-embedding",
+    "feature-extraction",
+    "text-classification",
+    "token-classification",
+    "image-classification",
+]
 VariantName = Literal["fp32", "optimized", "int8_dynamic", "int8_static", "fp16", "distilled", "tensorrt"]
 CPU_VARIANTS: tuple[VariantName, ...] = ("fp32", "optimized", "int8_dynamic", "int8_static", "distilled")
 GPU_VARIANTS: tuple[VariantName, ...] = ("fp16", "tensorrt")
@@ -242,17 +250,20 @@ class GateSpec(_Spec):
     min_mean_cosine: Real | None = Field(default=None, ge=-1, le=1)
     min_cosine: Real | None = Field(default=None, ge=-1, le=1)
     min_argmax_agreement: Real | None = Field(default=None, ge=0, le=1)
+    min_top5_overlap: Real | None = Field(default=None, ge=0, le=1)  # of the 5 highest logits, the share kept
 
 
 DEFAULT_GATES: dict[str, GateSpec] = {
-    "fp32": GateSpec(max_abs_diff=1e-4, min_mean_cosine=0.9999, min_argmax_agreement=1.0),
-    "optimized": GateSpec(max_abs_diff=1e-3, min_mean_cosine=0.9999, min_argmax_agreement=1.0),
-    "int8_dynamic": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95),
-    "int8_static": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95),
-    "fp16": GateSpec(max_abs_diff=1e-2, min_mean_cosine=0.999, min_cosine=0.995, min_argmax_agreement=0.99),
+    "fp32": GateSpec(max_abs_diff=1e-4, min_mean_cosine=0.9999, min_argmax_agreement=1.0, min_top5_overlap=1.0),
+    "optimized": GateSpec(max_abs_diff=1e-3, min_mean_cosine=0.9999, min_argmax_agreement=1.0, min_top5_overlap=1.0),
+    "int8_dynamic": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95, min_top5_overlap=0.9),
+    "int8_static": GateSpec(min_mean_cosine=0.99, min_cosine=0.98, min_argmax_agreement=0.95, min_top5_overlap=0.9),
+    "fp16": GateSpec(
+        max_abs_diff=1e-2, min_mean_cosine=0.999, min_cosine=0.995, min_argmax_agreement=0.99, min_top5_overlap=0.95
+    ),
     # Half the layers cost accuracy by design; the gate bounds the cost rather than forbids it.
-    "distilled": GateSpec(min_mean_cosine=0.90, min_cosine=0.75, min_argmax_agreement=0.80),
-    "tensorrt": GateSpec(max_abs_diff=1e-2, min_mean_cosine=0.999, min_argmax_agreement=0.99),
+    "distilled": GateSpec(min_mean_cosine=0.90, min_cosine=0.75, min_argmax_agreement=0.80, min_top5_overlap=0.7),
+    "tensorrt": GateSpec(max_abs_diff=1e-2, min_mean_cosine=0.999, min_argmax_agreement=0.99, min_top5_overlap=0.95),
 }
 
 
@@ -269,14 +280,18 @@ class RecipeSpec(_Spec):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)  # prefix of every Triton model name
     source: SourceSpec
-    task: Literal["sentence-embedding", "text-classification"]
+    task: TaskName
     opset: Annotated[StrictInt, Field(ge=14, le=28)] = 17  # 28: the newest opset onnx 1.23 knows
     max_sequence_length: TensorLength = 128
     variants: tuple[VariantName, ...] = CPU_VARIANTS
     profile: Literal["latency", "throughput", "balanced"] = "balanced"
     knobs: ServingKnobs | None = None  # replaces the profile when given
-    evaluation_texts: UserPath  # real varied-length text for the gates (relative to the recipe)
-    calibration_texts: UserPath  # real text for int8 static calibration
+    # Real inputs for the gates and for int8 calibration, relative to the recipe: text, a line each,
+    # for text tasks; a folder of photographs for image tasks (None: scikit-image's sample photographs).
+    evaluation_texts: UserPath | None = None
+    calibration_texts: UserPath | None = None
+    evaluation_images: UserPath | None = None
+    calibration_images: UserPath | None = None
     gates: dict[VariantName, GateSpec] = {}  # per-variant overrides of DEFAULT_GATES
     distillation: DistillationSpec = DistillationSpec()
 
@@ -391,6 +406,18 @@ class RandomPayload(_Spec):
     count: Annotated[StrictInt, Field(gt=0, le=100_000)] = 64
 
 
+class ImagesPayload(_Spec):
+    """Photographs preprocessed by the model's own image processor into `pixel_values`."""
+
+    kind: Literal["images"]
+    # A folder with preprocessor_config.json. Default: <model repository>/<model>/preprocessor/,
+    # which the exporter writes (so it must be given when checking a server that is not local).
+    processor: UserPath | None = None
+    images: UserPath | None = None  # a folder of .jpg/.png photographs; None: scikit-image's samples
+    batch_size: TensorLength = 1  # images per request
+    count: Annotated[StrictInt, Field(gt=0, le=10_000)] = 64  # distinct requests prepared, then sent shuffled
+
+
 class FilesPayload(_Spec):
     """User-supplied requests: each .npz file holds one request's arrays, keyed by input name."""
 
@@ -398,7 +425,7 @@ class FilesPayload(_Spec):
     paths: tuple[UserPath, ...] = Field(min_length=1, max_length=100_000)
 
 
-PayloadSpec = TokensPayload | RandomPayload | FilesPayload
+PayloadSpec = TokensPayload | ImagesPayload | RandomPayload | FilesPayload
 
 
 class SloSpec(_Spec):
@@ -463,6 +490,9 @@ def load_targets(path: Path) -> TargetsSpec:
         if isinstance(payload, TokensPayload):
             tokenizer = base / payload.tokenizer if payload.tokenizer else None
             payload = payload.model_copy(update={"tokenizer": tokenizer, "texts": base / payload.texts})
+        elif isinstance(payload, ImagesPayload):
+            relative = {k: base / v for k in ("processor", "images") if (v := getattr(payload, k)) is not None}
+            payload = payload.model_copy(update=relative)
         elif isinstance(payload, FilesPayload):
             payload = payload.model_copy(update={"paths": tuple(base / p for p in payload.paths)})
         targets.append(target.model_copy(update={"payload": payload}))

@@ -16,8 +16,9 @@ from tqdm import tqdm
 
 from tritonkit.errors import InputError
 from tritonkit.export.recipe import read_texts
-from tritonkit.export.reference import Batch, Task, load_torch_model, tokenize
+from tritonkit.export.reference import load_torch_model, tokenize
 from tritonkit.export.source import ResolvedSource
+from tritonkit.export.tasks import Batch, Task
 from tritonkit.specs import DistillationSpec
 
 
@@ -47,7 +48,7 @@ def layer_dropped_student(
         from transformers import AutoTokenizer
 
         saved.save_pretrained(str(output))
-        AutoTokenizer.from_pretrained(str(source.folder)).save_pretrained(str(output))
+        AutoTokenizer.from_pretrained(str(source.folder), local_files_only=True).save_pretrained(str(output))
     return Student(output, kept, loss)
 
 
@@ -95,8 +96,10 @@ def distill(
     for index in progress:
         (output, hidden), (target, target_hidden) = _outputs(student, task, feeds[index]), targets[index]
         tokens = feeds[index]["attention_mask"].bool()
-        if task == "sentence-embedding":
-            task_loss = (1 - torch.nn.functional.cosine_similarity(output, target)).mean()
+        if task.per_token:  # compared at real tokens, as the gates do
+            output, target = output[tokens], target[tokens]
+        if "min_cosine" in task.gates:  # vectors: their direction is what the gates check
+            task_loss = (1 - torch.nn.functional.cosine_similarity(output, target, dim=-1)).mean()
         else:
             task_loss = torch.nn.functional.mse_loss(output, target)
         loss = task_loss + torch.nn.functional.mse_loss(hidden[tokens], target_hidden[tokens])
@@ -112,11 +115,11 @@ def _outputs(
     model: torch.nn.Module, task: Task, features: dict[str, torch.Tensor]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """The task output and the last hidden states [batch, tokens, hidden]."""
-    if task == "sentence-embedding":
+    if task.library == "sentence_transformers":
         result = model(dict(features))
-        return result["sentence_embedding"], result["token_embeddings"]
+        return result[task.output], result["token_embeddings"]
     result = model(**features, output_hidden_states=True)
-    return result.logits, result.hidden_states[-1]
+    return getattr(result, task.output), result.hidden_states[-1]
 
 
 def _transformer_config(model: torch.nn.Module) -> Any:

@@ -9,14 +9,8 @@ import numpy as np
 import onnxruntime as ort
 from pydantic import BaseModel, ConfigDict
 
-from tritonkit.export.reference import Batch, Task
+from tritonkit.export.tasks import Batch, Task
 from tritonkit.specs import GateSpec
-
-# Which gates mean something for a task: argmax of an embedding is noise, cosine of 2 logits too.
-_TASK_GATES = {
-    "sentence-embedding": ("max_abs_diff", "min_mean_cosine", "min_cosine"),
-    "text-classification": ("max_abs_diff", "min_argmax_agreement"),
-}
 
 
 class GateResult(BaseModel):
@@ -39,12 +33,16 @@ class Metrics:
     mean_cosine: float
     min_cosine: float
     argmax_agreement: float
+    top5_overlap: float
 
 
-def onnx_outputs(path: Path, batches: list[Batch], output_name: str) -> np.ndarray:
+def onnx_outputs(path: Path, batches: list[Batch], task: Task) -> np.ndarray:
+    """The task output's rows (per text, or per real token) on every batch, stacked."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     names = [i.name for i in session.get_inputs()]
-    return np.concatenate([session.run([output_name], {n: batch[n] for n in names})[0] for batch in batches])
+    return np.concatenate(
+        [task.rows(session.run([task.output], {n: batch[n] for n in names})[0], batch) for batch in batches]
+    )
 
 
 def metrics(candidate: np.ndarray, expected: np.ndarray) -> Metrics:
@@ -56,7 +54,16 @@ def metrics(candidate: np.ndarray, expected: np.ndarray) -> Metrics:
         mean_cosine=float(np.mean(cosine)),
         min_cosine=float(np.min(cosine)),
         argmax_agreement=float(np.mean(candidate.argmax(-1) == expected.argmax(-1))),
+        top5_overlap=_top_k_overlap(candidate, expected, 5),
     )
+
+
+def _top_k_overlap(candidate: np.ndarray, expected: np.ndarray, k: int) -> float:
+    """The mean share of each row's k largest expected entries that are among the candidate's k largest."""
+    k = min(k, expected.shape[-1])
+    top = [np.argpartition(-a, k - 1, axis=-1)[..., :k].reshape(-1, k) for a in (candidate, expected)]
+    shared = [len(set(c) & set(e)) for c, e in zip(top[0].tolist(), top[1].tolist(), strict=True)]
+    return float(np.mean(shared)) / k if shared else 1.0
 
 
 def check(measured: Metrics, gate: GateSpec, task: Task) -> list[GateResult]:
@@ -65,9 +72,10 @@ def check(measured: Metrics, gate: GateSpec, task: Task) -> list[GateResult]:
         "min_mean_cosine": measured.mean_cosine,
         "min_cosine": measured.min_cosine,
         "min_argmax_agreement": measured.argmax_agreement,
+        "min_top5_overlap": measured.top5_overlap,
     }
     results = []
-    for name in _TASK_GATES[task]:
+    for name in task.gates:
         threshold = getattr(gate, name)
         if threshold is None:
             continue

@@ -1,5 +1,6 @@
 """fp32 ONNX export with Optimum (offline: the source is already a local folder), dynamic batch and
-sequence axes, and concrete sizes where the exporter left a fixed dimension symbolic."""
+sequence axes, and concrete sizes where the exporter left a fixed dimension symbolic (an embedding
+width, an image's channels and size), so Triton sees fixed shapes it can batch."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from tritonkit.export.reference import Batch, Task
 from tritonkit.export.source import ResolvedSource
+from tritonkit.export.tasks import Batch, Task
 
-_OPTIMUM_TASK = {"sentence-embedding": "feature-extraction", "text-classification": "text-classification"}
 _DYNAMIC_AXES = {"batch_size", "sequence_length"}
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
+PREPROCESSOR_FILES = ("preprocessor_config.json",)
 
 
 def export_fp32(source: ResolvedSource, task: Task, opset: int, output: Path, sample: Batch) -> Path:
@@ -31,34 +32,40 @@ def export_fp32(source: ResolvedSource, task: Task, opset: int, output: Path, sa
         main_export(
             str(source.folder),
             output=str(output),
-            task=_OPTIMUM_TASK[task],
-            library_name=source.library,
+            task=task.optimum_task,
+            library_name=task.library,
+            local_files_only=True,  # the source is a local folder: nothing to fetch
             opset=opset,
             device="cpu",
             do_validation=False,  # we gate every variant ourselves, on real text
         )
     path = output / MODEL_FILE
-    _pin_static_output_dims(path, sample)
+    _pin_static_dims(path, sample)
     return path
 
 
-def tokenizer_files(folder: Path) -> dict[str, Path]:
-    """Tokenizer files to ship beside the model (text-in serving and realistic payloads need them)."""
-    return {f"tokenizer/{name}": folder / name for name in TOKENIZER_FILES if (folder / name).is_file()}
+def serving_files(folder: Path) -> dict[str, Path]:
+    """What ships beside the model for clients and realistic payloads: the tokenizer of a text model
+    (tokenizer/), the image processor's settings of an image model (preprocessor/)."""
+    shipped = {f"tokenizer/{name}": folder / name for name in TOKENIZER_FILES}
+    shipped |= {f"preprocessor/{name}": folder / name for name in PREPROCESSOR_FILES}
+    return {target: path for target, path in shipped.items() if path.is_file()}
 
 
-def _pin_static_output_dims(path: Path, sample: Batch) -> None:
-    """Replace symbolic output dims that are neither batch nor sequence (e.g. the embedding width the
-    exporter could not infer through pooling) with the size a real run produces."""
+def _pin_static_dims(path: Path, sample: Batch) -> None:
+    """Replace symbolic dims that are neither batch nor sequence (the embedding width the exporter
+    could not infer through pooling; an image's channels, height and width) with the sizes a real
+    run on `sample` has."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {i.name: sample[i.name] for i in session.get_inputs()}
     observed = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True))
+    observed |= feed
     model = onnx.load(str(path))
     changed = False
-    for output in model.graph.output:
-        for axis, dim in enumerate(output.type.tensor_type.shape.dim):
-            if dim.HasField("dim_param") and dim.dim_param not in _DYNAMIC_AXES:
-                dim.dim_value = int(np.shape(observed[output.name])[axis])
+    for value in (*model.graph.input, *model.graph.output):
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
+            if dim.HasField("dim_param") and dim.dim_param not in _DYNAMIC_AXES and value.name in observed:
+                dim.dim_value = int(np.shape(observed[value.name])[axis])
                 changed = True
     if changed:
         onnx.save(model, str(path))

@@ -1,13 +1,16 @@
 """Load an export recipe: the YAML validated, its relative paths resolved against the recipe's folder
-and kept inside it, and the text files it names read, every problem reported at once."""
+and kept inside it, and the text files and image folders it names read, every problem reported at once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from tritonkit.errors import InputError
+from tritonkit.images import image_files
 from tritonkit.inputs import excerpt, listed, read_lines
 from tritonkit.specs import RecipeSpec, load_yaml
+
+_INPUT_FIELDS = ("evaluation_texts", "calibration_texts", "evaluation_images", "calibration_images")
 
 
 def load_recipe(path: Path) -> RecipeSpec:
@@ -26,11 +29,9 @@ def load_recipe(path: Path) -> RecipeSpec:
             )
         return resolved
 
-    texts = [
-        ("evaluation_texts", inside("evaluation_texts", recipe.evaluation_texts)),
-        ("calibration_texts", inside("calibration_texts", recipe.calibration_texts)),
-    ]
-    resolved: dict[str, object] = dict(texts)
+    given = {f: inside(f, value) for f in _INPUT_FIELDS if (value := getattr(recipe, f)) is not None}
+    texts = [(f, file) for f, file in given.items() if f.endswith("_texts")]
+    resolved: dict[str, object] = dict(given)
     if recipe.source.path is not None:
         resolved["source"] = recipe.source.model_copy(update={"path": inside("source.path", recipe.source.path)})
     if recipe.distillation.text_file is not None:
@@ -46,6 +47,12 @@ def load_recipe(path: Path) -> RecipeSpec:
                 read_lines(file)
             except InputError as exc:
                 problems.append(f"{field}: {exc}")
+        for field, folder in given.items():
+            if field.endswith("_images"):
+                try:
+                    image_files(folder)
+                except InputError as exc:
+                    problems.append(f"{field}: {exc}")
     if problems:
         raise InputError(f"{path}: invalid recipe:\n" + listed([f"  {problem}" for problem in problems]))
     return recipe.model_copy(update=resolved)

@@ -67,8 +67,9 @@ def _from_hub(hub_id: str, revision: str | None) -> Path:
         return Path(snapshot_download(hub_id, revision=revision))
     except Exception as exc:  # offline, unknown id, gated repo: all end the same way for the user
         offline = " (HF_HUB_OFFLINE is set)" if os.environ.get("HF_HUB_OFFLINE") else ""
+        why = str(exc).rstrip(".")
         raise InputError(
-            f"cannot fetch {hub_id!r} from the Hugging Face Hub{offline}: {type(exc).__name__}: {exc}. "
+            f"cannot fetch {hub_id!r} from the Hugging Face Hub{offline}: {type(exc).__name__}: {why}. "
             "Download it where the hub is reachable (save_pretrained), then set the recipe's "
             "source to `path: <that folder>`."
         ) from None

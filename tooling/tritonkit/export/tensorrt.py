@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from tritonkit.errors import InputError
-from tritonkit.export.reference import Batch
+from tritonkit.export.tasks import Batch, Task
 from tritonkit.triton.model_config import ModelConfig
 
 PLAN_FILE = "model.plan"
@@ -71,7 +71,7 @@ def build_plan(onnx_path: Path, output: Path, *, max_batch_size: int, max_sequen
     return output
 
 
-def plan_outputs(plan: Path, batches: list[Batch], output_name: str) -> np.ndarray:
+def plan_outputs(plan: Path, batches: list[Batch], task: Task) -> np.ndarray:
     """Run the engine on the gate batches (CUDA buffers through torch), so the plan itself is gated."""
     import tensorrt as trt
     import torch
@@ -94,7 +94,7 @@ def plan_outputs(plan: Path, batches: list[Batch], output_name: str) -> np.ndarr
         if not context.execute_async_v3(stream.cuda_stream):
             raise RuntimeError(f"{plan}: TensorRT execution failed")
         stream.synchronize()
-        results.append(buffers[output_name].float().cpu().numpy())
+        results.append(task.rows(buffers[task.output].float().cpu().numpy(), batch))
     return np.concatenate(results)
 
 

@@ -17,7 +17,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.onnx_model import OnnxModel
 from onnxruntime.transformers.optimizer import optimize_model
 
-from tritonkit.export.reference import Batch
+from tritonkit.export.tasks import Batch
 
 # Hugging Face model types the ONNX Runtime transformer optimizer fuses as BERT-like encoders.
 _OPTIMIZER_MODEL_TYPE = {"gpt2": "gpt2", "clip": "clip", "vit": "vit", "bart": "bart", "t5": "t5"}

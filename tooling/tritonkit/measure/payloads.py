@@ -1,29 +1,38 @@
 """Request payloads, prepared before the load starts so generating them costs nothing during it.
 
-Three kinds: token ids from the model's own tokenizer on real sentences (realistic lengths and
-padding, as a text client sends them), seeded random tensors shaped from the served config (any
-model), and user-supplied .npz files. Shared with the Locust load tests, so nothing here may
-import asyncio or gevent-sensitive modules.
+Four kinds: token ids from the model's own tokenizer on real sentences (realistic lengths and
+padding, as a text client sends them), pixel values from the model's own image processor on real
+photographs, seeded random tensors shaped from the served config (any model), and user-supplied
+.npz files. Shared with the Locust load tests, so nothing here may import asyncio or
+gevent-sensitive modules.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import json
 import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 from tokenizers import Encoding, Tokenizer
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import triton_to_np_dtype
 
 from tritonkit.errors import InputError
-from tritonkit.inputs import MAX_TEXT_BYTES, excerpt, read_lines, read_text
-from tritonkit.specs import FilesPayload, PayloadSpec, RandomPayload, TokensPayload
+from tritonkit.images import image_files, read_rgb, views
+from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, read_lines, read_text
+from tritonkit.specs import FilesPayload, ImagesPayload, PayloadSpec, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig
+
+if TYPE_CHECKING:
+    from transformers.image_processing_utils import BaseImageProcessor
 
 Payload = dict[str, np.ndarray]
 MAX_REQUEST_BYTES = 256 << 20  # one request's tensors, uncompressed: beyond gRPC's and Triton's limits
@@ -84,9 +93,35 @@ def build_pool(spec: PayloadSpec, config: ModelConfig, seed: int) -> PayloadPool
     batching = config.max_batch_size > 0
     if isinstance(spec, TokensPayload):
         return _tokens(spec, config, batching, seed)
+    if isinstance(spec, ImagesPayload):
+        return _images(spec, config, batching, seed)
     if isinstance(spec, RandomPayload):
         return _random(spec, config, batching, seed)
     return _files(spec, config, batching)
+
+
+# -- the files the exporter writes beside a model --------------------------------------------------
+
+# Per payload kind that reads them: the field they are the default of, and the folder beside the
+# model's config.pbtxt the exporter writes them into.
+_MODEL_FILES: dict[type[PayloadSpec], tuple[str, str]] = {
+    TokensPayload: ("tokenizer", "tokenizer"),
+    ImagesPayload: ("processor", "preprocessor"),
+}
+MODEL_ASSET_FOLDERS = tuple(folder for _, folder in _MODEL_FILES.values())
+
+
+def with_model_files(payload: PayloadSpec, model_folder: Path | None) -> PayloadSpec:
+    """The payload with its tokenizer or image processor, when not given, the one the exporter wrote
+    into `model_folder`; None (a running server, whose repository is not here) cannot default it."""
+    if type(payload) not in _MODEL_FILES:
+        return payload
+    field, folder = _MODEL_FILES[type(payload)]
+    if getattr(payload, field) is not None:
+        return payload
+    if model_folder is None:
+        raise InputError(f"the {payload.kind} payload needs `{field}:` on a running server")
+    return payload.model_copy(update={field: model_folder / folder})
 
 
 # -- tokens ------------------------------------------------------------------------------------
@@ -112,17 +147,17 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
     shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
     if shortest <= specials:
         raise InputError(f"min_tokens/sequence_length {shortest} must exceed the tokenizer's {specials} special tokens")
+    pad_id, pad_token = _padding(tokenizer)
     tokenizer.no_padding()  # padding is per batch below: to the longest sentence, or fixed
     texts = read_lines(spec.texts)
     rng = np.random.default_rng(seed)
-    pad_id = _pad_id(tokenizer)
 
     payloads = []
     for _ in range(spec.count):
         encodings = [_encode_one(tokenizer, texts, rng, spec) for _ in range(spec.batch_size)]
         width = spec.sequence_length if spec.lengths == "fixed" else max(len(e.ids) for e in encodings)
         for encoding in encodings:
-            encoding.pad(width, pad_id=pad_id, pad_token=_PAD_TOKEN)
+            encoding.pad(width, pad_id=pad_id, pad_token=pad_token)
         payload = {}
         for model_input in inputs:
             rows = [getattr(e, _TOKEN_FIELDS[model_input.name]) for e in encodings]
@@ -136,9 +171,6 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
         payloads.append(payload)
     description = f"tokens: {spec.texts.name}, lengths {spec.lengths} ≤ {spec.sequence_length}, batch {spec.batch_size}"
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
-
-
-_PAD_TOKEN = "[PAD]"
 
 
 def _encode_one(tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator, spec: TokensPayload) -> Encoding:
@@ -172,9 +204,155 @@ def _load_tokenizer(folder: Path) -> Tokenizer:
         raise InputError(f"{path}: not a tokenizer.json that tokenizers can read ({excerpt(str(exc))})") from None
 
 
-def _pad_id(tokenizer: Tokenizer) -> int:
-    pad = tokenizer.token_to_id(_PAD_TOKEN)
-    return 0 if pad is None else pad
+def _padding(tokenizer: Tokenizer) -> tuple[int, str]:
+    """The id and token a real client pads with: the tokenizer's own padding setting, else its pad
+    token by BERT's or RoBERTa's name, else id 0."""
+    if tokenizer.padding is not None:
+        return int(tokenizer.padding["pad_id"]), str(tokenizer.padding["pad_token"])
+    for token in ("[PAD]", "<pad>"):
+        if (pad := tokenizer.token_to_id(token)) is not None:
+            return pad, token
+    return 0, "[PAD]"
+
+
+# -- images ------------------------------------------------------------------------------------
+
+PROCESSOR_CONFIG = "preprocessor_config.json"
+_NEEDS_TRANSFORMERS = "the images payload needs transformers, in the export extra: pip install 'tritonkit[export]'"
+
+
+def _images(spec: ImagesPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
+    _check_batch(spec.batch_size, config, batching)
+    model_input, batched = _image_input(config, batching)
+    if spec.processor is None:
+        raise InputError(
+            f"model '{config.name}': the images payload needs `processor:` (a folder with {PROCESSOR_CONFIG})"
+        )
+    processor = _load_processor(spec.processor)
+    files = _photographs(spec.images)
+    per_photograph = len(views(np.zeros((1, 1, 3), np.uint8)))  # views() makes as many of every photograph
+    # A drawn view is photograph index * per_photograph + view index.
+    drawn = np.random.default_rng(seed).integers(0, len(files) * per_photograph, (spec.count, spec.batch_size))
+    pixels = _pixel_values(processor, spec, files, per_photograph, drawn, model_input, config.name)
+    payloads = []
+    for row in drawn:
+        batch = np.stack([pixels[int(view)] for view in row])
+        payloads.append({model_input.name: batch if batched else batch[0]})
+    source = spec.images.name if spec.images else "scikit-image samples"
+    height, width = next(iter(pixels.values())).shape[1:]
+    description = (
+        f"images: {source} ({len(files)} photographs, {len(pixels)} views), {height}x{width}, batch {spec.batch_size}"
+    )
+    return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
+
+
+def _image_input(config: ModelConfig, batching: bool) -> tuple[ModelInput, bool]:
+    """The model's one float image input [channels, height, width], and whether a request carries a
+    batch dimension (implicit in a batching model's dims, or explicit as the first of four)."""
+    inputs = model_inputs(config)
+    rank = len(inputs[0].dims) if len(inputs) == 1 else 0  # 0: not one input
+    explicit_batch = rank == 4 and not batching
+    if (rank != 3 and not explicit_batch) or not np.issubdtype(inputs[0].dtype, np.floating):
+        taken = ", ".join(f"'{i.name}' {i.dtype} {list(i.dims)}" for i in inputs) or "no inputs"
+        raise InputError(
+            f"model '{config.name}' takes {taken}; an images payload fills one float input [channels, height, width]"
+            f" (max_batch_size {config.max_batch_size}): use a tokens, random or files payload"
+        )
+    return inputs[0], batching or explicit_batch
+
+
+def _pixel_values(
+    processor: BaseImageProcessor, spec: ImagesPayload, files: list[Path], per_photograph: int, drawn: np.ndarray,
+    model_input: ModelInput, model: str,
+) -> dict[int, np.ndarray]:  # fmt: skip
+    """Every drawn view preprocessed once, one photograph in memory at a time. Every view must come
+    out in one shape, the model's (its dynamic dims as the first view's)."""
+    pixels: dict[int, np.ndarray] = {}
+    shape: tuple[int, ...] = ()
+    wanted = np.unique(drawn)
+    for photograph in np.unique(wanted // per_photograph):
+        path = files[photograph]
+        photograph_views = views(read_rgb(path))
+        for view in wanted[wanted // per_photograph == photograph]:
+            try:
+                output = processor(images=photograph_views[view % per_photograph], return_tensors="np")
+            except Exception as exc:  # transformers raises whatever a bad setting makes it raise
+                raise InputError(
+                    f"{path}: the image processor in {spec.processor} fails on it ({excerpt(str(exc))})"
+                ) from None
+            array = np.asarray(output["pixel_values"][0], dtype=model_input.dtype)
+            if not shape:
+                dims = model_input.dims[-3:]
+                # Unequal ranks leave `shape` short, so the comparison below refuses them.
+                shape = tuple(size if dim < 0 else dim for dim, size in zip(dims, array.shape, strict=False))
+                what = f"images payload for model '{model}' (pixel values {list(array.shape)})"
+                _check_pool_size(what, spec.batch_size * array.nbytes, spec.count)
+            if array.shape != shape:
+                raise InputError(
+                    f"{path}: the image processor in {spec.processor} makes pixel values of shape "
+                    f"{list(array.shape)}; model '{model}' input '{model_input.name}' takes {list(shape)}"
+                )
+            pixels[int(view)] = array
+    return pixels
+
+
+def _photographs(folder: Path | None) -> list[Path]:
+    files = image_files(folder)
+    if not files:  # scikit-image installed without its data folder
+        raise InputError(
+            "scikit-image's sample photographs are not installed: give `images:` (a folder of photographs)"
+        )
+    return files
+
+
+def _read_processor_config(folder: Path) -> None:
+    """`folder` holds a preprocessor_config.json that is a JSON object (read bounded, without
+    importing transformers, which takes seconds)."""
+    if not folder.is_dir():
+        state = "not a folder" if folder.exists() else "not found"
+        raise InputError(f"{folder}: {state} (expected an image processor folder holding {PROCESSOR_CONFIG})")
+    path = folder / PROCESSOR_CONFIG
+    if not path.exists():
+        raise InputError(f"{path}: no {PROCESSOR_CONFIG} (the exporter writes one into <model>/preprocessor/)")
+    text = read_text(path, "an image processor's JSON settings", MAX_TEXT_BYTES)
+    try:
+        settings = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(settings, dict):
+        raise InputError(f"{path}: a JSON {type(settings).__name__}; expected an object of image processor settings")
+
+
+def _require_transformers() -> None:
+    if importlib.util.find_spec("transformers") is None:
+        raise InputError(_NEEDS_TRANSFORMERS)
+
+
+def _load_processor(folder: Path) -> BaseImageProcessor:
+    _read_processor_config(folder)
+    try:
+        import transformers
+    except ImportError:
+        raise InputError(_NEEDS_TRANSFORMERS) from None
+    try:
+        # The NumPy processor: no torchvision needed, and no warning that transformers chose one.
+        processor: BaseImageProcessor = transformers.AutoImageProcessor.from_pretrained(
+            str(folder), local_files_only=True, use_fast=False
+        )
+    except Exception as exc:  # OSError, ValueError, AttributeError...: whatever the settings provoke
+        path = folder / PROCESSOR_CONFIG
+        raise InputError(f"{path}: not an image processor transformers can load ({excerpt(str(exc))})") from None
+    return processor
+
+
+def _identify(path: Path) -> None:
+    """Pillow knows the file for an image, from its header: decoding every photograph of a large
+    folder would take minutes before a start; the pool decodes those it draws (bounded)."""
+    try:
+        with Image.open(path):
+            pass
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        raise InputError(f"{path}: not an image Pillow can read ({type(exc).__name__})") from None
 
 
 # -- random ------------------------------------------------------------------------------------
@@ -264,7 +442,10 @@ def _read_request(path: Path, inputs: list[ModelInput], batching: bool) -> Paylo
 
 def payload_file_problems(spec: PayloadSpec) -> list[str]:
     """What is wrong with the files a payload names, found without the served config (texts,
-    tokenizer, .npz archives), so that a check fails before it starts a server."""
+    tokenizer, image processor settings, photographs, .npz archives), so that a check fails before
+    it starts a server."""
+    if isinstance(spec, ImagesPayload):
+        return _image_problems(spec)
     readers: list[Callable[[], object]] = []
     if isinstance(spec, TokensPayload):
         readers.append(partial(read_lines, spec.texts))
@@ -272,10 +453,17 @@ def payload_file_problems(spec: PayloadSpec) -> list[str]:
             readers.append(partial(_load_tokenizer, spec.tokenizer))
     elif isinstance(spec, FilesPayload):
         readers.extend(partial(_read_archive, path) for path in spec.paths)
-    problems = []
+    problems: list[str] = []
     for read in readers:
-        try:
-            read()
-        except InputError as exc:
-            problems.append(str(exc))
+        attempt(read, problems)
+    return problems
+
+
+def _image_problems(spec: ImagesPayload) -> list[str]:
+    problems: list[str] = []
+    attempt(_require_transformers, problems)
+    if spec.processor is not None:
+        attempt(partial(_read_processor_config, spec.processor), problems)
+    for path in attempt(partial(_photographs, spec.images), problems) or ():
+        attempt(partial(_identify, path), problems)
     return problems

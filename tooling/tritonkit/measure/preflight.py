@@ -1,5 +1,5 @@
 """What measuring targets needs that can be checked before a server starts: each target's model in
-the local repository, a tokenizer for every tokens payload, the files every payload names, the
+the local repository, the tokenizer or image processor a payload needs, the files every payload names, the
 levels a sweep would reach. Every problem is reported at once, so a check fails in a second rather
 than after a server start."""
 
@@ -12,8 +12,8 @@ from pydantic import ValidationError
 
 from tritonkit.errors import InputError
 from tritonkit.inputs import listed
-from tritonkit.measure.payloads import payload_file_problems
-from tritonkit.specs import OpenLoopLoad, TargetSpec, TokensPayload
+from tritonkit.measure.payloads import payload_file_problems, with_model_files
+from tritonkit.specs import OpenLoopLoad, TargetSpec
 
 CONFIG_FILE = "config.pbtxt"
 
@@ -23,9 +23,12 @@ def check_before_start(source: Path, targets: Sequence[TargetSpec], repository: 
     running server (whose models only the server knows)."""
     problems = _repository_problems(targets, repository) if repository is not None else []
     for target in targets:
-        if isinstance(target.payload, TokensPayload) and target.payload.tokenizer is None:
-            problems.append(f"target '{target.name}': a tokens payload needs `tokenizer:` on a running server")
-        problems += payload_file_problems(target.payload)
+        payload = target.payload
+        try:
+            payload = with_model_files(payload, None if repository is None else repository / target.model)
+        except InputError as exc:  # its other files are still checked
+            problems.append(f"target '{target.name}': {exc}")
+        problems += payload_file_problems(payload)
     if problems:
         unique = list(dict.fromkeys(problems))  # targets often share a texts file
         raise InputError(f"{source}: cannot measure its targets:\n" + listed([f"  {p}" for p in unique]))

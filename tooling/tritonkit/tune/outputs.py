@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from tritonkit import __version__
 from tritonkit.machine import cpu_description, now
+from tritonkit.measure.payloads import MODEL_ASSET_FOLDERS
 from tritonkit.specs import SloSpec
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.repository import write_model
@@ -41,14 +42,20 @@ class TuneRecord(BaseModel):
 
 
 def write_tuned(repository: Path, name: str, source_model: str, tuned: ModelConfig, record: TuneRecord) -> Path:
-    """Write `name` serving the ONNX file of `source_model` (and its tokenizer) with the tuned
-    config; returns its directory. The writer validates the staged model before it replaces one."""
+    """Write `name` serving the ONNX file of `source_model` (and its tokenizer or image processor)
+    with the tuned config; returns its directory. The writer validates the staged model before it
+    replaces one."""
     config = ModelConfig()
     config.CopyFrom(tuned)
     config.name = name
     source = repository / source_model
     onnx = _served_file(source)
-    extras = {f"tokenizer/{f.name}": f for f in sorted((source / "tokenizer").glob("*")) if f.is_file()}
+    extras = {
+        f"{folder}/{f.name}": f
+        for folder in MODEL_ASSET_FOLDERS
+        for f in sorted((source / folder).glob("*"))
+        if f.is_file()
+    }
     with tempfile.TemporaryDirectory(prefix="tritonkit-tune-") as scratch:
         record_path = Path(scratch) / RECORD_FILE
         record_path.write_text(record.model_dump_json(indent=2) + "\n")

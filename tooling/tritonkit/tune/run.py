@@ -12,10 +12,10 @@ from pathlib import Path
 from tritonkit.errors import InputError
 from tritonkit.inputs import listed
 from tritonkit.machine import cpu_description, usable_cores
-from tritonkit.measure.payloads import payload_file_problems
+from tritonkit.measure.payloads import payload_file_problems, with_model_files
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.serving import serving
-from tritonkit.specs import TargetSpec, TargetsSpec, TokensPayload
+from tritonkit.specs import TargetSpec, TargetsSpec
 from tritonkit.triton.repository import check_model_name
 from tritonkit.tune.curves import sweep_configurations
 from tritonkit.tune.driver import Progress, TargetTune, Tuner, warmup_length
@@ -64,12 +64,9 @@ def prepare(
     expanded: dict[bool, str] = {}
     for target in spec.targets:
         family = families.get(target.name)
-        payload = target.payload
-        if family and isinstance(payload, TokensPayload) and payload.tokenizer is None:
-            payload = payload.model_copy(
-                update={"tokenizer": repository / family.model(family.variants[0]) / "tokenizer"}
-            )
-        target = target.model_copy(update={"payload": payload})
+        if family:
+            payload = with_model_files(target.payload, repository / family.model(family.variants[0]))
+            target = target.model_copy(update={"payload": payload})
         targets.append(target)
         problems += _target_problems(target, family, space, repository, expanded)
         problems += payload_file_problems(target.payload)
