@@ -13,6 +13,7 @@ from PIL import Image
 from transformers import ViTImageProcessor
 from tritonclient.grpc import model_config_pb2 as mc
 
+from tests.unit.test_payloads import config as token_model_config
 from tritonkit.errors import InputError
 from tritonkit.images import read_rgb, sample_photographs, views
 from tritonkit.measure.payloads import (
@@ -56,11 +57,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def config(
     inputs: Sequence[tuple[str, int, Sequence[int]]] = PIXELS, max_batch_size: int = 8, name: str = "vit"
 ) -> ModelConfig:
-    result = ModelConfig(name=name, platform="onnxruntime_onnx", max_batch_size=max_batch_size)
-    for input_name, data_type, dims in inputs:
-        result.input.add(name=input_name, data_type=data_type, dims=dims)
-    result.output.add(name="logits", data_type=mc.TYPE_FP32, dims=[10])
-    return result
+    return token_model_config(inputs, max_batch_size, name)  # the payload reads only the inputs
 
 
 def images(processor_dir: Path | None, folder: Path | None = None, **fields: object) -> ImagesPayload:
