@@ -192,7 +192,7 @@ def compare(args: argparse.Namespace) -> None:
         "slo": target.slo.model_dump(), "tuned": tuned.result.best.candidate.describe(), "rounds": rounds,
         "median_inferences_per_s": medians, "ratio_tuned_to_minimal": medians["tuned"] / medians["minimal"],
         "trials": len(seconds), "seconds_per_trial": {"median": statistics.median(seconds), "max": max(seconds)},
-        "tune_seconds": round(tune_s),
+        "tune_seconds": round(tune_s), "variants": list(family.variants),
     }  # fmt: skip
     print(json.dumps({k: result[k] for k in ("tuned", "median_inferences_per_s", "ratio_tuned_to_minimal",
                                              "seconds_per_trial", "tune_seconds")}, indent=2))  # fmt: skip
