@@ -9,6 +9,9 @@ per-request latencies recorded, and the verdict from tritonkit.slo at the end of
         --targets targets/minilm.yaml --target chat-fp32 --latencies-csv loadtests/results/run.csv
         # exits 1 when the target's SLO is missed
 
+A streaming generator has its own user, in generation.py beside this file (it shares these
+options, records and verdict).
+
 Only this process (and the workers Locust starts) is patched by gevent; the library never is.
 """
 
@@ -37,14 +40,16 @@ from shapes import PROFILES, SHAPES, ShapeSettings  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from tritonkit.check import check_records, verdict_table  # noqa: E402
+from tritonkit.measure.client import RequestFailed  # noqa: E402
 from tritonkit.measure.external import Record, write_records  # noqa: E402
 from tritonkit.measure.payloads import PayloadPool, build_pool  # noqa: E402
-from tritonkit.specs import RandomPayload, TokensPayload, load_targets  # noqa: E402
+from tritonkit.specs import PromptsPayload, RandomPayload, TokensPayload, load_targets  # noqa: E402
 from tritonkit.triton.infer import request_tensors  # noqa: E402
 from tritonkit.triton.model_config import ModelConfig  # noqa: E402
 
 REQUEST_TIMEOUT_S = 30.0
 RECORDS: list[Record] = []  # this process's requests; workers hand theirs to the master
+TOKEN_ENTRIES = "token"  # request_type of a stream's TTFT and ITL entries: timings within a request, not requests
 
 
 @events.init_command_line_parser.add_listener
@@ -63,6 +68,7 @@ def _arguments(parser: Any) -> None:
         "--tokenizer", default="", help="folder with tokenizer.json (default: model_repository/<model>/tokenizer)"
     )
     tritonkit.add_argument("--outputs", default="", help="comma-separated outputs to request (default: all)")
+    tritonkit.add_argument("--max-new-tokens", type=int, default=32, help="tokens each stream asks for (generation.py)")
     tritonkit.add_argument("--shape", choices=SHAPES, default="none", help="load shape (none: -u/-r/-t)")
     tritonkit.add_argument("--shape-peak-users", type=int, default=8)
     tritonkit.add_argument("--shape-base-users", type=int, default=1)
@@ -79,20 +85,26 @@ def model_name(options: Namespace) -> str:
 
 
 @cache
-def _pool(model: str, protocol: str, url: str, payload_key: tuple[Any, ...]) -> PayloadPool:
+def payload_pool(model: str, protocol: str, url: str, key: tuple[Any, ...]) -> PayloadPool:
     """One pool per process and settings: users share it (tokenizing is not free)."""
     if protocol == "grpc":
         config = grpcclient.InferenceServerClient(url).get_model_config(model).config
     else:
         raw = httpclient.InferenceServerClient(url.split("://")[-1]).get_model_config(model)
         config = json_format.ParseDict(raw, ModelConfig(), ignore_unknown_fields=True)
-    kind, lengths, sequence_length, batch_size, texts, tokenizer = payload_key
+    kind, lengths, sequence_length, batch_size, texts, tokenizer, max_new_tokens = key
+    default_tokenizer = Path(tokenizer or f"model_repository/{model}/tokenizer")
     if kind == "random":
-        spec: TokensPayload | RandomPayload = RandomPayload(kind="random", batch_size=batch_size)
+        spec: TokensPayload | PromptsPayload | RandomPayload = RandomPayload(kind="random", batch_size=batch_size)
+    elif kind == "prompts":  # --sequence-length is the longest prompt
+        spec = PromptsPayload(
+            kind="prompts", tokenizer=default_tokenizer, texts=Path(texts), lengths=lengths,
+            max_prompt_tokens=sequence_length, max_new_tokens=max_new_tokens,
+        )  # fmt: skip
     else:
         spec = TokensPayload(
             kind="tokens",
-            tokenizer=Path(tokenizer or f"model_repository/{model}/tokenizer"),
+            tokenizer=default_tokenizer,
             texts=Path(texts),
             lengths=lengths,
             sequence_length=sequence_length,
@@ -101,9 +113,9 @@ def _pool(model: str, protocol: str, url: str, payload_key: tuple[Any, ...]) -> 
     return build_pool(spec, config, seed=0)
 
 
-def _payload_key(options: Namespace) -> tuple[Any, ...]:
+def payload_key(options: Namespace, kind: str | None = None) -> tuple[Any, ...]:
     o = options
-    return (o.payload, o.lengths, o.sequence_length, o.batch_size, o.texts, o.tokenizer)
+    return (kind or o.payload, o.lengths, o.sequence_length, o.batch_size, o.texts, o.tokenizer, o.max_new_tokens)
 
 
 _user_numbers = itertools.count()
@@ -120,7 +132,7 @@ class TritonUser(User):
         self.protocol = options.protocol
         outputs = [name for name in options.outputs.split(",") if name]
         url = options.grpc_url if self.protocol == "grpc" else self.host
-        pool = _pool(self.model, self.protocol, url, _payload_key(options))
+        pool = payload_pool(self.model, self.protocol, url, payload_key(options))
         self._order = itertools.cycle(range(next(_user_numbers) % len(pool), len(pool)))  # users start apart
         if self.protocol == "grpc":
             self.grpc = grpcclient.InferenceServerClient(options.grpc_url)
@@ -204,15 +216,25 @@ class SelectedShape(LoadTestShape):
 
 @events.request.add_listener
 def _record(
-    response_time: float, exception: BaseException | None = None, start_time: float | None = None, **_: Any
+    response_time: float,
+    request_type: str = "",
+    exception: BaseException | None = None,
+    start_time: float | None = None,
+    context: dict[str, Any] | None = None,
+    **_: Any,
 ) -> None:
+    if request_type == TOKEN_ENTRIES:  # its stream is recorded once, tokens included
+        return
     start = start_time if start_time is not None else time.time() - response_time / 1000
-    RECORDS.append(Record(start, float(response_time), _kind(exception)))
+    tokens = tuple((context or {}).get("tokens_ms", ()))
+    RECORDS.append(Record(start, float(response_time), _kind(exception), tokens))
 
 
 def _kind(exception: BaseException | None) -> str:
     if exception is None:
         return ""
+    if isinstance(exception, RequestFailed):  # a stream's: its kind as tritonkit's own client names it
+        return exception.kind
     if isinstance(exception, InferenceServerException):
         return (exception.status() or "error").removeprefix("StatusCode.")
     message = str(exception)
@@ -223,13 +245,14 @@ def _kind(exception: BaseException | None) -> str:
 
 @events.report_to_master.add_listener
 def _hand_to_master(client_id: str, data: dict[str, Any]) -> None:
-    data["tritonkit_records"] = [(r.start_s, r.latency_ms, r.error) for r in RECORDS]
+    data["tritonkit_records"] = [(r.start_s, r.latency_ms, r.error, list(r.tokens_ms)) for r in RECORDS]
     RECORDS.clear()
 
 
 @events.worker_report.add_listener
 def _collect_from_worker(client_id: str, data: dict[str, Any]) -> None:
-    RECORDS.extend(Record(*row) for row in data.get("tritonkit_records", ()))
+    rows = data.get("tritonkit_records", ())
+    RECORDS.extend(Record(start, latency, error, tuple(tokens)) for start, latency, error, tokens in rows)
 
 
 @events.test_start.add_listener

@@ -48,6 +48,7 @@ DOCKERFILE = REPO / "loadtests" / "Dockerfile"
 PROJECT_FILES = {
     "locustfile.py": REPO / "loadtests" / "locustfile.py",
     "shapes.py": REPO / "loadtests" / "shapes.py",
+    "generation.py": REPO / "loadtests" / "generation.py",
     "targets.yaml": REPO / "targets" / "minilm.yaml",
     "master.conf": LOADTEST / "base" / "master.conf",
 }

@@ -12,8 +12,11 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
+from tokenizers import Tokenizer
+from tokenizers.models import WordLevel
+from tokenizers.pre_tokenizers import Whitespace
 
-from tests.reliability.harness import Case, chain, check, params
+from tests.reliability.harness import Case, chain, check, params, write_files
 from tests.reliability.samples import TARGET, TOKENS, changed, targets_file, targets_setup, without
 from tritonkit import onnx_builders
 from tritonkit.specs import ServingKnobs
@@ -88,6 +91,19 @@ TOKENIZER = {"tokenizer/tokenizer.json": '{"version": "1.0", "model": {"type": "
 IMAGES = {"kind": "images", "processor": "preprocessor", "images": "photos"}
 VIT_SETTINGS = {"image_processor_type": "ViTImageProcessor", "size": {"height": 32, "width": 32}}
 PROCESSOR = {"preprocessor/preprocessor_config.json": json.dumps(VIT_SETTINGS)}
+PROMPTS = {"kind": "prompts", "texts": "texts.txt", "tokenizer": "tokenizer"}
+# A tokenizer.json that loads, so that only the spoiled input is wrong.
+_WORDS = Tokenizer(WordLevel({"[UNK]": 0, "the": 1}, unk_token="[UNK]"))
+_WORDS.pre_tokenizer = Whitespace()
+WORD_TOKENIZER = {"tokenizer/tokenizer.json": _WORDS.to_str()}
+
+
+def generation_case(case_id: str, target: Mapping[str, object], fragments: tuple[str, ...], readme: str = "") -> Case:
+    """A target whose SLO or load does not fit its payload's kind, refused before a start."""
+    setup = targets_setup(targets_file(target), **WORD_TOKENIZER)
+    return Case(case_id, CHECK, ("targets.yaml: cannot measure its targets", *fragments), setup=setup, readme=readme)
+
+
 CASES = [
     field_case(
         "model-traversal",
@@ -336,6 +352,42 @@ CASES = [
         ("payload.images.count: Input should be less than or equal to 10000",),
     ),
     field_case(
+        "prompts-new-tokens-zero",
+        "payload",
+        {**PROMPTS, "max_new_tokens": 0},
+        ("payload.prompts.max_new_tokens: Input should be greater than 0",),
+    ),
+    field_case(
+        "prompts-new-tokens-2-31",
+        "payload",
+        {**PROMPTS, "max_new_tokens": 2**31},
+        ("payload.prompts.max_new_tokens: Input should be less than or equal to 65536",),
+    ),
+    field_case(
+        "prompts-min-above-max",
+        "payload",
+        {**PROMPTS, "lengths": "uniform", "min_prompt_tokens": 64, "max_prompt_tokens": 8},
+        ("min_prompt_tokens 64 exceeds max_prompt_tokens 8",),
+    ),
+    field_case(
+        "prompts-lengths-fixed",
+        "payload",
+        {**PROMPTS, "lengths": "fixed"},
+        ("payload.prompts.lengths: Input should be 'texts' or 'uniform'",),
+    ),
+    field_case(
+        "prompts-texts-missing", "payload", without(PROMPTS, "texts"), ("payload.prompts.texts: Field required",)
+    ),
+    field_case("slo-ttft-negative", "slo.ttft_p99_ms", -5, ("slo.ttft_p99_ms: Input should be greater than 0",)),
+    field_case("slo-itl-nan", "slo.itl_p50_ms", float("nan"), ("slo.itl_p50_ms: Input should be a finite number",)),
+    field_case("slo-itl-a-string", "slo.itl_p99_ms", "20ms", ("slo.itl_p99_ms: Input should be a valid number",)),
+    field_case(
+        "slo-tokens-per-s-zero",
+        "slo.min_output_tokens_per_s",
+        0,
+        ("slo.min_output_tokens_per_s: Input should be greater than 0",),
+    ),
+    field_case(
         "files-none",
         "payload",
         {"kind": "files", "paths": []},
@@ -397,6 +449,46 @@ CASES = [
         id="images-on-a-model-without-an-image-input",
         marks=pytest.mark.integration,  # the served config shows it: a local server starts
     ),
+    generation_case(
+        "preflight-generation-slo-on-a-tokens-payload",
+        changed(changed(TARGET, "payload", TOKENS), "slo.itl_p50_ms", 20),
+        ("target 't': slo itl_p50_ms judge streamed generation, which a tokens payload does not measure",),
+        readme="a generation SLO (`itl_p50_ms`) on a tokens payload",
+    ),
+    generation_case(
+        "preflight-generation-slos-on-a-random-payload",
+        changed(changed(TARGET, "slo.ttft_p99_ms", 200), "slo.min_output_tokens_per_s", 50),
+        ("slo ttft_p99_ms, min_output_tokens_per_s judge streamed generation, which a random payload does not",),
+    ),
+    generation_case(
+        "preflight-prompts-over-http",
+        changed(changed(TARGET, "payload", PROMPTS), "load.protocol", "http"),
+        ("target 't': load.protocol http: a prompts payload streams its tokens over gRPC (protocol: grpc)",),
+    ),
+    pytest.param(
+        Case(
+            "prompts-on-a-model-that-is-not-a-generator",
+            CHECK,
+            (
+                "model 'mlp' takes 'x' float32 [16] (max_batch_size 8, not decoupled); a prompts payload streams "
+                "from a decoupled generator taking exactly 'input_ids' int64 [-1] and 'max_new_tokens' int32 [1]",
+            ),
+            setup=chain(
+                targets_setup(targets_file(changed(changed(TARGET, "model", "mlp"), "payload", PROMPTS))),
+                write_files(WORD_TOKENIZER),
+                mlp_model,
+            ),
+            readme="a prompts payload on a model that is not a decoupled generator",
+        ),
+        id="prompts-on-a-model-that-is-not-a-generator",
+        marks=pytest.mark.integration,  # the served config shows it: a local server starts
+    ),
+    Case(
+        "preflight-prompts-without-tokenizer-on-a-server",
+        (*CHECK, "--grpc-url", "127.0.0.1:1"),
+        ("target 't': the prompts payload needs `tokenizer:` on a running server",),
+        setup=targets_setup(targets_file(changed(TARGET, "payload", without(PROMPTS, "tokenizer")))),
+    ),
     Case(
         "preflight-repository-missing",
         (*CHECK, "--model-repository", "nowhere"),
@@ -451,6 +543,17 @@ CASES = [
         TOKENS,
         ("tokenizer.json: not UTF-8 text",),
         files={"tokenizer/tokenizer.json": b"\x89PNG\r\n\x1a\n"},
+    ),
+    payload_case(
+        "prompts-default-tokenizer-absent",
+        without(PROMPTS, "tokenizer"),
+        ("model_repository/m/tokenizer: not found (expected a tokenizer folder holding tokenizer.json)",),
+    ),
+    payload_case(
+        "prompts-texts-absent",
+        {**PROMPTS, "texts": "absent.txt"},
+        ("absent.txt: not found",),
+        files=WORD_TOKENIZER,
     ),
     payload_case(
         "images-processor-without-config",

@@ -300,3 +300,36 @@ def test_a_directory_that_is_not_a_report_is_never_replaced(tmp_path: Path) -> N
     with pytest.raises(InputError, match="is not a report directory"):
         write_report(tmp_path, title="t", measurements=[FAST])
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_streamed_generation_has_its_own_tables_and_record() -> None:
+    """TTFT, ITL and output tokens/s in report tables (for the measurement that streamed only), in
+    summary.csv (blank for the other) and in results.json as a typed record (null for the other)."""
+    from tritonkit.measure.measurement import Generation
+    from tritonkit.measure.stats import PercentileIntervals
+
+    ttft, itl = summarize(np.array([30_000.0, 50_000.0])), summarize(np.array([20_000.0, 21_000.0, 26_000.0]))
+    generation = Generation(
+        streams=2, tokens_per_request=2.5, output_tokens=5, output_tokens_per_s=125.0,
+        output_tokens_per_s_interval=Interval(100.0, 150.0), ttft=ttft,
+        ttft_intervals=PercentileIntervals(Interval(28_000.0, 52_000.0), None), itl=itl,
+        itl_intervals=PercentileIntervals(None, None),
+    )  # fmt: skip
+    chat = replace(measurement("chat"), generation=generation)
+    files = render_report("gen", [FAST, chat])
+    md = files["report.md"].decode()
+    assert "### Streamed generation" in md and "#### TTFT, ITL and output tokens" in md
+    assert "| measurement | streams | tokens/request | output tokens/s | TTFT p50 ms |" in md
+    assert "| chat | 2 | 2.5 | 125 | 30 | 50 | 50 | 50 | 50 | 21 | 26 | 26 | 26 | 26 |" in md
+    assert "| chat | 28 | 52 | — | — | — | — | — | — | 100 | 150 |" in md
+    assert md.count("| fast | ") == 4 + 3 and md.count("| chat | ") == 4 + 2 + 3  # (+ windows) fast never streamed
+    assert "Streamed generation" not in render_report("plain", [FAST])["report.md"].decode()
+    summary = list(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
+    assert [row["ttft_p99_ms"] for row in summary] == ["", "50.0"]
+    assert [row["output_tokens_per_s_ci_high"] for row in summary] == ["", "150.0"]
+    results = json.loads(files["results.json"])
+    assert results["measurements"][0]["generation"] is None
+    record = results["measurements"][1]["generation"]
+    assert record["ttft"]["p50_us"] == 30_000.0 and record["itl"]["max_us"] == 26_000.0
+    assert record["ttft_intervals"] == {"p50_us": {"low": 28_000.0, "high": 52_000.0}, "p99_us": None}
+    assert record["output_tokens"] == 5 and record["tokens_per_request"] == 2.5

@@ -1,5 +1,9 @@
 """Verdicts: a Measurement against the SLO of its target. Pure: no I/O, no clocks.
 
+Streamed generation (a prompts payload) is judged on its own figures too: time to first token and
+inter-token latency by percentile, with the same 95% intervals as latency, and output tokens per
+second over every stream.
+
 A latency or throughput check whose 95% interval lies on both sides of its limit is
 inconclusive: the run cannot tell whether the target meets it, and calling it PASS or FAIL would
 be a coin flip. Such a verdict is INCONCLUSIVE, which is not a pass: a longer run narrows the
@@ -14,12 +18,15 @@ from typing import Literal
 
 from tritonkit.measure import stats
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.stats import Interval
+from tritonkit.measure.stats import Interval, LatencySummary, PercentileIntervals
 from tritonkit.specs import SloSpec
 
 CheckState = Literal["pass", "fail", "inconclusive"]
 VerdictStatus = Literal["PASS", "FAIL", "INCONCLUSIVE"]
 RANGE_DASH = "\u2013"  # an en dash, as ranges are written (ruff flags the literal character)
+# The SLO's limits on streamed generation, which only a prompts payload measures.
+GENERATION_LIMITS = ("ttft_p50_ms", "ttft_p99_ms", "itl_p50_ms", "itl_p99_ms", "min_output_tokens_per_s")
+_TOKEN_TIMES = ("ttft", "itl")  # a Generation's fields, and the SLO's key prefixes
 
 
 @dataclass(frozen=True)
@@ -106,7 +113,7 @@ class Verdict:
 
 
 def judge(target: str, measurement: Measurement, slo: SloSpec) -> Verdict:
-    checks = _latency_checks(measurement, slo)
+    checks = _latency_checks(measurement, slo) + _generation_checks(measurement, slo)
     if slo.min_inferences_per_s is not None:
         interval = measurement.intervals.inferences_per_s
         checks.append(
@@ -120,15 +127,37 @@ def judge(target: str, measurement: Measurement, slo: SloSpec) -> Verdict:
     return Verdict(target, measurement.model, tuple(checks), _notes(measurement, checks))
 
 
+def _percentile_check(
+    metric: str, limit_ms: float, times: LatencySummary | None, intervals: PercentileIntervals | None, p: int
+) -> Check:
+    actual = times.percentile_us(p) / 1000 if times else None
+    interval = intervals.percentile_us(p) if intervals else None
+    return judged(metric, limit_ms, actual, "ms", True, interval.scaled(1e-3) if interval else None)
+
+
 def _latency_checks(measurement: Measurement, slo: SloSpec) -> list[Check]:
-    latency, checks = measurement.latency, []
-    for p in stats.PERCENTILES:
-        limit_ms: float | None = getattr(slo, f"p{p}_ms")
-        if limit_ms is None:
-            continue
-        actual = latency.percentile_us(p) / 1000 if latency else None
-        interval = measurement.intervals.percentile_us(p)
-        checks.append(judged(f"p{p}", limit_ms, actual, "ms", True, interval.scaled(1e-3) if interval else None))
+    return [
+        _percentile_check(f"p{p}", limit_ms, measurement.latency, measurement.intervals, p)
+        for p in stats.PERCENTILES
+        if (limit_ms := getattr(slo, f"p{p}_ms")) is not None
+    ]
+
+
+def _generation_checks(measurement: Measurement, slo: SloSpec) -> list[Check]:
+    """TTFT's and ITL's percentiles, then output tokens/s; failed as 'nothing measured' without a
+    generation (the checks before a start refuse such an SLO)."""
+    generation, checks = measurement.generation, []
+    for name in _TOKEN_TIMES:
+        times = getattr(generation, name) if generation else None
+        intervals = getattr(generation, f"{name}_intervals") if generation else None
+        for p in (50, 99):
+            limit_ms: float | None = getattr(slo, f"{name}_p{p}_ms")
+            if limit_ms is not None:
+                checks.append(_percentile_check(f"{name.upper()} p{p}", limit_ms, times, intervals, p))
+    if slo.min_output_tokens_per_s is not None:
+        rate = generation.output_tokens_per_s if generation else None
+        interval = generation.output_tokens_per_s_interval if generation else None
+        checks.append(judged("output tokens/s", slo.min_output_tokens_per_s, rate, "tokens/s", False, interval))
     return checks
 
 
@@ -155,12 +184,18 @@ def _notes(measurement: Measurement, checks: list[Check]) -> tuple[str, ...]:
 
 def _without_interval(measurement: Measurement, checks: list[Check]) -> list[str]:
     """The checks that should have had an interval and were judged on the figure alone, and why."""
-    count = measurement.latency.count if measurement.latency else 0
+    generation = measurement.generation
+    samples = {"": (measurement.latency, "successful requests")}
+    if generation is not None:
+        samples |= {"TTFT ": (generation.ttft, "first tokens"), "ITL ": (generation.itl, "gaps between tokens")}
     why = {
-        f"p{p}": f"its {count} successful requests, correlated in time, count as fewer than the "
+        f"{prefix}p{p}": f"its {times.count if times else 0} {what}, correlated in time, count as fewer than the "
         f"{stats.min_requests(p)} independent ones it needs"
+        for prefix, (times, what) in samples.items()
         for p in (50, 99)
-    } | {"throughput": "it needs at least 2 measured windows"}  # batch means: the spread between windows
+    } | {  # batch means: the spread between windows
+        rate: "it needs at least 2 measured windows" for rate in ("throughput", "output tokens/s")
+    }
     return [
         f"{c.metric} judged without a 95% interval: {why[c.metric]}"
         for c in checks

@@ -1,4 +1,5 @@
-"""Hard accuracy gates: a variant's task output on real text against the PyTorch reference."""
+"""Hard accuracy gates: a variant's task output on real inputs against the PyTorch reference; for
+text generation, its greedy tokens and first-step logits (decoded in export.generation)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,24 @@ class Metrics:
     top5_overlap: float
 
 
+@dataclass(frozen=True)
+class GenerationMetrics:
+    max_abs_diff: float  # the first step's logits, at every prompt position
+    mean_cosine: float  # the same rows
+    token_agreement: float  # see token_agreement
+
+
+# The measured figure each gate bounds.
+_MEASURED = {
+    "max_abs_diff": "max_abs_diff",
+    "min_mean_cosine": "mean_cosine",
+    "min_cosine": "min_cosine",
+    "min_argmax_agreement": "argmax_agreement",
+    "min_top5_overlap": "top5_overlap",
+    "min_token_agreement": "token_agreement",
+}
+
+
 def onnx_outputs(path: Path, batches: list[Batch], task: Task) -> np.ndarray:
     """The task output's rows (per text, or per real token) on every batch, stacked."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -66,20 +85,25 @@ def _top_k_overlap(candidate: np.ndarray, expected: np.ndarray, k: int) -> float
     return float(np.mean(shared)) / k if shared else 1.0
 
 
-def check(measured: Metrics, gate: GateSpec, task: Task) -> list[GateResult]:
-    values = {
-        "max_abs_diff": measured.max_abs_diff,
-        "min_mean_cosine": measured.mean_cosine,
-        "min_cosine": measured.min_cosine,
-        "min_argmax_agreement": measured.argmax_agreement,
-        "min_top5_overlap": measured.top5_overlap,
-    }
+def token_agreement(candidate: list[list[int]], expected: list[list[int]]) -> float:
+    """The share of expected tokens that the candidate decoded identically, position by position.
+    A token counts only while every earlier one of its prompt agreed: after the first divergence the
+    two continue different texts, so the rest of that prompt counts as different."""
+    agreed = sum(
+        next((i for i, (a, b) in enumerate(zip(mine, theirs, strict=False)) if a != b), min(len(mine), len(theirs)))
+        for mine, theirs in zip(candidate, expected, strict=True)
+    )
+    total = sum(len(theirs) for theirs in expected)
+    return agreed / total if total else 1.0
+
+
+def check(measured: Metrics | GenerationMetrics, gate: GateSpec, task: Task) -> list[GateResult]:
     results = []
     for name in task.gates:
         threshold = getattr(gate, name)
         if threshold is None:
             continue
-        value = values[name]
+        value = getattr(measured, _MEASURED[name])
         passed = value <= threshold if name == "max_abs_diff" else value >= threshold
         results.append(GateResult(metric=name, value=value, threshold=threshold, passed=passed))
     return results

@@ -15,7 +15,8 @@ import onnxruntime as ort
 from tritonkit.export.source import ResolvedSource
 from tritonkit.export.tasks import Batch, Task
 
-_DYNAMIC_AXES = {"batch_size", "sequence_length"}
+# A decoder's KV cache adds the past length, and its mask and cache outputs span past + new tokens.
+_DYNAMIC_AXES = {"batch_size", "sequence_length", "past_sequence_length", "past_sequence_length + sequence_length"}
 MODEL_FILE = "model.onnx"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt")
 PREPROCESSOR_FILES = ("preprocessor_config.json",)
@@ -55,17 +56,20 @@ def serving_files(folder: Path) -> dict[str, Path]:
 def _pin_static_dims(path: Path, sample: Batch) -> None:
     """Replace symbolic dims that are neither batch nor sequence (the embedding width the exporter
     could not infer through pooling; an image's channels, height and width) with the sizes a real
-    run on `sample` has."""
+    run on `sample` has. A graph without such dims (a decoder's) is left as it is, unrun."""
+    model = onnx.load(str(path))
+    pinned = [
+        (value.name, axis, dim)
+        for value in (*model.graph.input, *model.graph.output)
+        for axis, dim in enumerate(value.type.tensor_type.shape.dim)
+        if dim.HasField("dim_param") and dim.dim_param not in _DYNAMIC_AXES
+    ]
+    if not pinned:
+        return
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     feed = {i.name: sample[i.name] for i in session.get_inputs()}
     observed = dict(zip([o.name for o in session.get_outputs()], session.run(None, feed), strict=True))
     observed |= feed
-    model = onnx.load(str(path))
-    changed = False
-    for value in (*model.graph.input, *model.graph.output):
-        for axis, dim in enumerate(value.type.tensor_type.shape.dim):
-            if dim.HasField("dim_param") and dim.dim_param not in _DYNAMIC_AXES and value.name in observed:
-                dim.dim_value = int(np.shape(observed[value.name])[axis])
-                changed = True
-    if changed:
-        onnx.save(model, str(path))
+    for name, axis, dim in pinned:
+        dim.dim_value = int(np.shape(observed[name])[axis])
+    onnx.save(model, str(path))

@@ -1,6 +1,8 @@
 """Recipe → verified ONNX variants → Triton models. Every variant is gated against the PyTorch
-reference on real text before it may enter the repository. What a task is lives in export.tasks;
-what a variant needs and how it is built, in VARIANTS at the end of this module."""
+reference on real inputs before it may enter the repository. What a task is lives in export.tasks;
+what a variant needs and how it is built, in VARIANTS at the end of this module. A text-generation
+variant is a KV-cache decoder gated by greedy decoding, written with its streaming generator model
+beside it (export.generation)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from typing import get_args
 import numpy as np
 
 from tritonkit.errors import InputError
-from tritonkit.export import gates, variants
+from tritonkit.export import gates, generation, variants
 from tritonkit.export.mixed_precision import Outcome, quantize_until_gate, weight_matmuls
 from tritonkit.export.onnx_export import export_fp32, serving_files
 from tritonkit.export.recipe import read_texts
@@ -51,6 +53,7 @@ class VariantOutcome:
     record: ExportRecord
     written: Path | None  # None: gates failed (without --allow-failed) or nothing to write here
     note: str = ""
+    generator: Path | None = None  # text generation: the streaming model written beside `written`
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,13 @@ def export(
     allow_failed: bool = False,
     progress: Progress = print,
 ) -> list[VariantOutcome]:
+    task = TASKS[recipe.task]
     chosen = list(only or recipe.variants)
     if not only and "variants" not in recipe.model_fields_set:  # the defaults: those that apply to the task
-        chosen = [v for v in chosen if TASKS[recipe.task].modality in VARIANTS[v].modalities]
-    existing = [model_name(recipe, v) for v in chosen if (repository / model_name(recipe, v)).exists()]
+        chosen = [v for v in chosen if VARIANTS[v].applies_to(task)]
+    written = [model_name(recipe, v) for v in chosen]
+    written += [generation.generator_name(name) for name in written] if task.generates else []
+    existing = [name for name in written if (repository / name).exists()]
     if existing and not force:
         raise InputError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
     problems = _recipe_problems(recipe, chosen)
@@ -86,7 +92,8 @@ def export(
         source = resolve_source(recipe.source)  # a packaged or local model is read with local_files_only
     except InputError as exc:
         problems.append(str(exc))
-    task = TASKS[recipe.task]
+    if source and task.generates:
+        problems += generation.source_problems(source.folder, recipe.generation)
     if source and task.library == "sentence_transformers" and source.library != "sentence_transformers":
         others = ", ".join(name for name, t in TASKS.items() if t.library == "transformers")
         problems.append(
@@ -135,6 +142,35 @@ class _Build:
     def calibration(self) -> list[Batch]:
         return self._feeds(self.recipe.calibration_texts, self.recipe.calibration_images, 1, _CALIBRATION_BATCH)
 
+    # A decoder is gated on prompts instead: each evaluation line alone, greedy-decoded.
+
+    @cached_property
+    def prompts(self) -> list[list[int]]:
+        assert self.recipe.evaluation_texts is not None, "checked by _recipe_problems"
+        return self._prompts(self.recipe.evaluation_texts)[: self.recipe.generation.gate_prompts]
+
+    @cached_property
+    def decoded(self) -> generation.Decoded:
+        self.progress(f"      PyTorch greedy decoding of {len(self.prompts)} evaluation prompts …")
+        return generation.decode_torch(self.source, self.prompts, self.recipe.generation.gate_new_tokens)
+
+    @cached_property
+    def calibration_prompts(self) -> list[list[int]]:
+        """Every calibration line: a token agreement over few prompts is too coarse to rank MatMuls by."""
+        assert self.recipe.calibration_texts is not None, "checked by _recipe_problems"
+        return self._prompts(self.recipe.calibration_texts)
+
+    def _prompts(self, texts: Path) -> list[list[int]]:
+        positions = generation.max_positions(self.source.folder)
+        assert positions is not None, "checked by generation.source_problems"
+        room = min(self.recipe.max_sequence_length, positions - self.recipe.generation.gate_new_tokens)
+        return generation.prompt_ids(self.source.folder, read_texts(texts), room)
+
+    def _decoding_metrics(self, model: Path, prompts: list[list[int]], expected: generation.Decoded
+                          ) -> gates.GenerationMetrics:  # fmt: skip
+        decoded = generation.decode_onnx(model, prompts, self.recipe.generation.gate_new_tokens)
+        return generation.compare(decoded, expected)
+
     def _feeds(self, texts: Path | None, images: Path | None, half: int, batch_size: int) -> list[Batch]:
         """Real inputs as model feeds: the text file's lines tokenized, or the photographs' views
         preprocessed. Without a folder, scikit-image's photographs are split in two halves, one to
@@ -147,13 +183,24 @@ class _Build:
         return tokenize(self.source.folder, read_texts(texts), self.recipe.max_sequence_length, batch_size)
 
     @cached_property
+    def sample(self) -> Batch:
+        """Inputs the exporter runs once to size what it left symbolic."""
+        if self.task.generates:
+            return generation.step_feeds(self.prompts[0], len(self.prompts[0]), {}, position_ids=True)
+        return self.reference.batches[0]
+
+    @cached_property
     def fp32(self) -> Path:
         self.progress("      exporting fp32 ONNX (optimum) …")
-        return export_fp32(self.source, self.task, self.recipe.opset, self.scratch / "fp32", self.reference.batches[0])
+        return export_fp32(self.source, self.task, self.recipe.opset, self.scratch / "fp32", self.sample)
 
     @cached_property
     def fp32_on_calibration(self) -> np.ndarray:
         return gates.onnx_outputs(self.fp32, self.calibration, self.task)
+
+    @cached_property
+    def fp32_decoded_on_calibration(self) -> generation.Decoded:
+        return generation.decode_onnx(self.fp32, self.calibration_prompts, self.recipe.generation.gate_new_tokens)
 
     @cached_property
     def optimized(self) -> tuple[Path, dict[str, int]]:
@@ -164,12 +211,13 @@ class _Build:
     def prepared(self) -> tuple[Path, list[str]]:
         """fp32 after ONNX Runtime's quantization pre-processing, and its activation-by-activation MatMuls."""
         path = self.scratch / "prepared.onnx"
-        return path, variants.prepare_for_quantization(self.fp32, path)
+        # A decoder's projections are GPT-2 Conv1D Gemms: as MatMuls, int8 quantizes them too.
+        return path, variants.prepare_for_quantization(self.fp32, path, gemms_as_matmuls=self.task.generates)
 
     def variant(self, variant: VariantName, repository: Path, *, force: bool, allow_failed: bool) -> VariantOutcome:
         started = time.perf_counter()
         built = VARIANTS[variant].build(self)
-        measured = gates.metrics(self._outputs(built.path), self.reference.output)
+        measured, rows = self._measure(built.path)
         results = gates.check(measured, self.recipe.gate(variant), self.task)
         cpu, features = cpu_description()
         name = model_name(self.recipe, variant)
@@ -187,7 +235,7 @@ class _Build:
             passed=all(r.passed for r in results),
             file_bytes=built.path.stat().st_size,
             export_seconds=round(time.perf_counter() - started, 2),
-            details={**built.details, "evaluation_rows": len(self.reference.output), "metrics": vars(measured)},
+            details={**built.details, "evaluation_rows": rows, "metrics": vars(measured)},
             created_at=now(),
         )
         if not record.passed and not allow_failed:
@@ -197,7 +245,23 @@ class _Build:
         config = self._config(name, variant, built)
         written = write_model(repository, config, built.path, extra_files=extra, force=force)
         note = "GPU variant: served by the NGC container, not the local CPU server" if variant in GPU_VARIANTS else ""
-        return VariantOutcome(record, written, note)
+        generator = None
+        if self.task.generates:
+            streaming = generation.generator_config(
+                name, generation.read_decoder(built.onnx), self.source.folder, self.recipe.generation
+            )
+            tokenizer = serving_files(self.fp32.parent)  # clients find the tokenizer beside the model they call
+            generator = write_model(
+                repository, streaming, generation.GENERATOR_SOURCE, extra_files=tokenizer, force=force
+            )
+        return VariantOutcome(record, written, note, generator)
+
+    def _measure(self, model: Path) -> tuple[gates.Metrics | gates.GenerationMetrics, int]:
+        """The variant's gate figures, and how many rows (texts, tokens, images) they cover."""
+        if self.task.generates:
+            tokens = sum(len(continuation) for continuation in self.decoded.tokens)
+            return self._decoding_metrics(model, self.prompts, self.decoded), tokens
+        return gates.metrics(self._outputs(model), self.reference.output), len(self.reference.output)
 
     def _outputs(self, model: Path) -> np.ndarray:
         """The served artifact itself runs on the evaluation texts, a TensorRT plan included."""
@@ -215,6 +279,11 @@ class _Build:
         signature = read_signature(built.onnx)
         if knobs.max_batch_size and not signature.batchable:
             knobs = knobs.without_batching()
+        if self.task.generates:
+            # Each request carries its own batch and past length, so a decoder does not batch; and
+            # its mask is past + new tokens long, which warmup's one size for every dynamic dim
+            # cannot express (the generator's first streams warm it instead).
+            knobs = knobs.without_batching().model_copy(update={"warmup": None})
         config = model_config.build_config(name, signature, knobs)
         if variant == "tensorrt":
             from tritonkit.export import tensorrt
@@ -224,6 +293,13 @@ class _Build:
             tensorrt.add_tensorrt_accelerator(
                 config, max_batch_size=knobs.max_batch_size, max_sequence_length=self.recipe.max_sequence_length
             )
+            if self.task.generates:  # the cache inputs are 4-D, and the mask spans past + new tokens
+                positions = generation.max_positions(self.source.folder)
+                assert positions is not None, "checked by generation.source_problems"
+                shapes = generation.tensorrt_profiles(
+                    generation.read_decoder(built.onnx), [t.name for t in config.input], positions
+                )
+                config.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters.update(shapes)
         return config
 
     # -- one builder per variant ---------------------------------------------------------------
@@ -289,6 +365,10 @@ class _Build:
     def build_tensorrt(self) -> _Built:
         from tritonkit.export import tensorrt
 
+        if self.task.generates:
+            # tensorrt.build_plan profiles [batch, sequence] inputs only; a decoder's cache is 4-D.
+            self.progress("      TensorRT: a decoder is served by ONNX Runtime's TensorRT execution accelerator")
+            return _Built(self.fp32, self.fp32, {"engine": "onnxruntime-tensorrt-accelerator"})
         if not tensorrt.gpu_available():
             self.progress("      TensorRT plan: built on a GPU host only; writing the ONNX model with ONNX Runtime's "
                           "TensorRT execution accelerator configured instead")  # fmt: skip
@@ -309,6 +389,10 @@ class _Build:
         gate = _with_margin(self.recipe.gate(variant))
 
         def score(candidate: Path) -> tuple[bool, float]:
+            if self.task.generates:
+                decoding = self._decoding_metrics(candidate, self.calibration_prompts, self.fp32_decoded_on_calibration)
+                passed = all(r.passed for r in gates.check(decoding, gate, self.task))
+                return passed, decoding.mean_cosine + decoding.token_agreement
             measured = gates.metrics(
                 gates.onnx_outputs(candidate, self.calibration, self.task), self.fp32_on_calibration
             )
@@ -336,6 +420,7 @@ def _with_margin(gate: GateSpec) -> GateSpec:
             "min_mean_cosine": tighter(gate.min_mean_cosine),
             "min_cosine": tighter(gate.min_cosine),
             "min_argmax_agreement": tighter(gate.min_argmax_agreement),
+            "min_token_agreement": tighter(gate.min_token_agreement),
         }
     )
 
@@ -353,16 +438,21 @@ class Variant:
     # int8 keeps float the MatMuls that cost accuracy on real calibration inputs: only it reads them.
     calibrated: bool = False
     modalities: frozenset[Modality] = frozenset(get_args(Modality))  # the tasks' inputs it applies to
+    decoders: bool = True  # it applies to a generating task's KV-cache decoder too
+
+    def applies_to(self, task: Task) -> bool:
+        return task.modality in self.modalities and (self.decoders or not task.generates)
 
 
 VARIANTS: dict[VariantName, Variant] = {
     "fp32": Variant(_Build.build_fp32),
     "optimized": Variant(_Build.build_optimized),
     "int8_dynamic": Variant(_Build.build_int8_dynamic, calibrated=True),
-    "int8_static": Variant(_Build.build_int8_static, calibrated=True),
+    # Its calibration reads batches of encoder inputs, not a decoder's steps with their cache.
+    "int8_static": Variant(_Build.build_int8_static, calibrated=True, decoders=False),
     "fp16": Variant(_Build.build_fp16),
-    # Its student is trained on a text file (distillation.text_file).
-    "distilled": Variant(_Build.build_distilled, modalities=frozenset({"text"})),
+    # Its student is trained on a text file (distillation.text_file) to match an encoder's outputs.
+    "distilled": Variant(_Build.build_distilled, modalities=frozenset({"text"}), decoders=False),
     "tensorrt": Variant(_Build.build_tensorrt),
 }
 assert set(VARIANTS) == set(get_args(VariantName)), "every variant name has its entry"
@@ -370,12 +460,20 @@ assert set(VARIANTS) == set(get_args(VariantName)), "every variant name has its 
 
 def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[str]:
     """What the task and the chosen variants need that the recipe lacks or cannot use, all of it."""
-    modality = TASKS[recipe.task].modality
+    task = TASKS[recipe.task]
+    modality = task.modality
     problems = [
         f"variant {variant} applies to {' and '.join(sorted(VARIANTS[variant].modalities))} tasks, not to {recipe.task}"
         for variant in chosen
         if modality not in VARIANTS[variant].modalities
     ]
+    problems += [
+        f"variant {variant} applies to encoder tasks, not to {recipe.task} (a KV-cache decoder)"
+        for variant in chosen
+        if task.generates and not VARIANTS[variant].decoders
+    ]
+    if not task.generates and "generation" in recipe.model_fields_set:
+        problems.append(f"generation: only text-generation decodes; {recipe.task} does not")
     inputs = {"text": ("evaluation_texts", "calibration_texts"), "image": ("evaluation_images", "calibration_images")}
     for other, fields in inputs.items():
         if other != modality:

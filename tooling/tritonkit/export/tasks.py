@@ -15,7 +15,9 @@ if TYPE_CHECKING:
     import torch
 
 Batch = dict[str, np.ndarray]
-GateName = Literal["max_abs_diff", "min_mean_cosine", "min_cosine", "min_argmax_agreement", "min_top5_overlap"]
+GateName = Literal[
+    "max_abs_diff", "min_mean_cosine", "min_cosine", "min_argmax_agreement", "min_top5_overlap", "min_token_agreement"
+]
 Library = Literal["sentence_transformers", "transformers"]
 Modality = Literal["text", "image"]  # what the gates' real inputs are: tokenized text, or photographs
 # Cosine and max |diff| compare vectors (embeddings, hidden states); argmax agreement compares
@@ -33,6 +35,9 @@ class Task:
     library: Library  # what the source must be: a sentence-transformers folder, or any transformers one
     auto_class: str  # the transformers class of the PyTorch reference (sentence-transformers: unused)
     modality: Modality = "text"
+    # A decoder with a KV cache: gated by greedy decoding (export.generation), served with a
+    # streaming generator model beside it.
+    generates: bool = False
 
     def rows(self, output: np.ndarray, batch: Batch) -> np.ndarray:
         """One row per text, or per real token for a per-token output: what the gates compare, and
@@ -65,6 +70,16 @@ TASKS: dict[TaskName, Task] = {
         "transformers",
         "AutoModelForImageClassification",
         modality="image",
+    ),
+    # Greedy decoding through the exported KV-cache loop: the tokens, and the first step's logits.
+    "text-generation": Task(
+        "text-generation-with-past",
+        "logits",
+        True,
+        ("max_abs_diff", "min_token_agreement"),
+        "transformers",
+        "AutoModelForCausalLM",
+        generates=True,
     ),
 }
 assert set(TASKS) == set(get_args(TaskName)), "every task name has its entry"

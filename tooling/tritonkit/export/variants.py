@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import onnx
+from onnx import helper, numpy_helper
 from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_dynamic, quantize_static
 from onnxruntime.quantization.shape_inference import quant_pre_process
 from onnxruntime.transformers.onnx_model import OnnxModel
@@ -67,16 +68,48 @@ def int8_dynamic(prepared: Path, output: Path, keep_float: list[str]) -> None:
     )
 
 
-def prepare_for_quantization(fp32: Path, output: Path) -> list[str]:
-    """ONNX Runtime's pre-processing for quantization (shape inference, constant folding). Returns
+def prepare_for_quantization(fp32: Path, output: Path, *, gemms_as_matmuls: bool = False) -> list[str]:
+    """ONNX Runtime's pre-processing for quantization (shape inference, constant folding), and with
+    `gemms_as_matmuls` every weight Gemm rewritten as MatMul + Add (see _gemms_as_matmuls). Returns
     the activation-by-activation MatMuls (attention scores and context), which stay float: their
     ranges vary most per input."""
     quant_pre_process(str(fp32), str(output), skip_symbolic_shape=True)
     model = onnx.load(str(output))
+    if gemms_as_matmuls:
+        _gemms_as_matmuls(model.graph)
+        onnx.save(model, str(output))
     weights = {init.name for init in model.graph.initializer}
     return [
         node.name for node in model.graph.node if node.op_type == "MatMul" and not any(i in weights for i in node.input)
     ]
+
+
+def _gemms_as_matmuls(graph: onnx.GraphProto) -> None:
+    """Gemm(A, W, C) with a constant W as MatMul(A, W) + C, the same product in the op that dynamic
+    quantization takes: GPT-2's Conv1D layers (every projection) export as Gemm, which it skips.
+    The MatMul keeps the Gemm's name, so keep-float lists and records still name the layer."""
+    weights = {init.name: init for init in graph.initializer}
+    nodes = []
+    for node in graph.node:
+        attributes = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        plain = attributes.get("alpha", 1.0) == 1.0 and attributes.get("beta", 1.0) == 1.0
+        if node.op_type != "Gemm" or node.input[1] not in weights or attributes.get("transA", 0) or not plain:
+            nodes.append(node)
+            continue
+        weight = node.input[1]
+        if attributes.get("transB", 0):
+            transposed = f"{weight}_transposed"
+            if transposed not in weights:  # a weight two Gemms share is transposed once
+                weights[transposed] = numpy_helper.from_array(numpy_helper.to_array(weights[weight]).T, transposed)
+                graph.initializer.append(weights[transposed])
+            weight = transposed
+        biased = len(node.input) > 2 and node.input[2]
+        product = f"{node.output[0]}_product" if biased else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], weight], [product], name=node.name))
+        if biased:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=f"{node.name}_bias"))
+    del graph.node[:]
+    graph.node.extend(nodes)
 
 
 class _Calibration(CalibrationDataReader):

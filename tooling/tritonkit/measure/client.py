@@ -1,24 +1,34 @@
-"""One asynchronous interface over tritonclient's gRPC and HTTP aio clients: config, statistics and
-inference, with requests prepared once (tensors serialised before the load starts), every call
-bounded in time (a server that accepts connections but never answers must not hang a run), and
-errors reduced to a kind a report can count."""
+"""One asynchronous interface over tritonclient's gRPC and HTTP aio clients: config, statistics,
+inference and streamed generation (gRPC), with requests prepared once (tensors serialised before the
+load starts), every call bounded in time (a server that accepts connections but never answers must
+not hang a run), and errors reduced to a kind a report can count."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import grpc
 import tritonclient.grpc.aio as grpc_aio
 import tritonclient.http.aio as http_aio
 from google.protobuf import json_format
-from tritonclient.grpc import service_pb2
+from tritonclient.grpc import service_pb2, service_pb2_grpc
 from tritonclient.utils import InferenceServerException
 
-from tritonkit.measure.measurement import CONNECTION, REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT, TIMEOUT
+from tritonkit.measure.measurement import (
+    CONNECTION,
+    ERROR_RESPONSE,
+    INCOMPLETE,
+    REJECTED_QUEUE_FULL,
+    REJECTED_QUEUE_TIMEOUT,
+    TIMEOUT,
+)
 from tritonkit.measure.payloads import Payload
+from tritonkit.measure.streaming import is_final, tokens_in
 from tritonkit.triton.infer import Protocol, request_tensors
 from tritonkit.triton.model_config import ModelConfig
 
@@ -51,6 +61,8 @@ class TritonClient:
 
     def __init__(self, url: str, protocol: Protocol, *, connections: int = 100) -> None:
         self.protocol = protocol
+        self._url = url
+        self._streams: grpc.aio.Channel | None = None  # opened by the first streamed request
         if protocol == "grpc":
             self._grpc: grpc_aio.InferenceServerClient | None = grpc_aio.InferenceServerClient(url)
             self._http: http_aio.InferenceServerClient | None = None
@@ -67,6 +79,8 @@ class TritonClient:
         await self.close()
 
     async def close(self) -> None:
+        if self._streams is not None:
+            await self._streams.close()
         if self._grpc is not None:
             await self._grpc.close()
         if self._http is not None:
@@ -130,6 +144,39 @@ class TritonClient:
             raise RequestFailed(CONNECTION, str(exc) or type(exc).__name__) from None
         except Exception as exc:  # anything else grpc or aiohttp raise: named by its type
             raise RequestFailed(type(exc).__name__, str(exc)) from None
+
+    async def stream(self, request: service_pb2.ModelInferRequest, timeout_s: float) -> tuple[int, ...]:
+        """Send one streamed request (streaming.stream_request) and read its responses until the
+        final one; each token's arrival time (ns, monotonic). RequestFailed when a response carries
+        an error, the stream ends early or the whole stream outlasts the timeout."""
+        if self._grpc is None:
+            raise RequestFailed("protocol", "streamed generation needs gRPC")
+        if self._streams is None:
+            self._streams = grpc.aio.insecure_channel(self._url)
+        call = service_pb2_grpc.GRPCInferenceServiceStub(self._streams).ModelStreamInfer()
+        arrivals: list[int] = []
+        try:
+            async with asyncio.timeout(timeout_s):
+                await call.write(request)
+                await call.done_writing()  # one request a stream: Triton still answers it in full
+                while True:
+                    response = await call.read()
+                    now = time.monotonic_ns()
+                    if response is grpc.aio.EOF:
+                        raise RequestFailed(INCOMPLETE, f"the stream ended after {len(arrivals)} tokens, not final")
+                    if response.error_message:
+                        message = response.error_message
+                        raise RequestFailed(kind_of(ERROR_RESPONSE, message), message)
+                    arrivals.extend([now] * tokens_in(response))
+                    if is_final(response):
+                        return tuple(arrivals)
+        except TimeoutError:
+            raise RequestFailed(TIMEOUT, f"no final response within {timeout_s:g} s") from None
+        except grpc.aio.AioRpcError as exc:
+            message = exc.details() or str(exc)
+            raise RequestFailed(kind_of(exc.code().name, message), message) from None
+        finally:
+            call.cancel()  # a no-op once the stream is over; else the server stops generating
 
 
 # Triton's own words when its queue policy sheds a request (status UNAVAILABLE, HTTP 503).

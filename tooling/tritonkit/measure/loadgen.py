@@ -10,6 +10,9 @@ After a warmup, windows of `window_s` follow until the last `stable_windows` agr
 requests still in flight are awaited (each is bounded by its timeout), so none is left out; an
 open loop stopped while waiting at its `max_in_flight` cap logs the requests already due as
 'not sent' failures rather than send them late or drop them from the count.
+
+A streamed request (a decoupled generator's) is one request from its send to its final response,
+and its latency runs to that end; the arrival time of each of its tokens is logged beside it.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -35,6 +38,9 @@ LATE_AFTER_NS = 1_000_000  # an open-loop send more than 1 ms behind its schedul
 # a few µs of schedule. The yielding costs CPU, so it is capped at a quarter of the mean interval.
 _MAX_SPIN_NS = 2_500_000
 Snapshot = TypeVar("Snapshot")
+# Sends the i-th request and returns once it is answered: None for one answer, or a stream's token
+# arrival times (ns on the monotonic clock); raises RequestFailed.
+Send = Callable[[int], Awaitable[Sequence[int] | None]]
 
 
 @dataclass
@@ -44,11 +50,15 @@ class _Log:
     done_ns: list[int] = field(default_factory=list)
     error: list[str] = field(default_factory=list)
     examples: dict[str, str] = field(default_factory=dict)
+    token_ns: list[tuple[int, ...] | None] = field(default_factory=list)
 
-    def add(self, scheduled: int, sent: int, done: int, failure: RequestFailed | None) -> None:
+    def add(
+        self, scheduled: int, sent: int, done: int, failure: RequestFailed | None, tokens: Sequence[int] | None = None
+    ) -> None:
         self.scheduled_ns.append(scheduled)
         self.sent_ns.append(sent)
         self.done_ns.append(done)
+        self.token_ns.append(None if tokens is None else tuple(tokens))
         kind = failure.kind if failure else ""
         self.error.append(kind)
         if failure and kind not in self.examples:
@@ -74,6 +84,9 @@ class LoadRun(Generic[Snapshot]):
     stable: bool
     cpu_s: float | None  # this process's CPU time during the measured windows (None: not measured)
     open_loop: bool
+    # Per request, a successful stream's token arrival times (ns); None for a single answer or a
+    # failure. Empty: not recorded (a run another generator recorded without them).
+    token_ns: tuple[tuple[int, ...] | None, ...] = ()
 
     @property
     def period_ns(self) -> tuple[int, int]:
@@ -86,9 +99,7 @@ class LoadRun(Generic[Snapshot]):
 
 
 async def run_load(
-    load: LoadSpec,
-    send: Callable[[int], Awaitable[None]],
-    snapshot: Callable[[], Coroutine[Any, Any, Snapshot]],
+    load: LoadSpec, send: Send, snapshot: Callable[[], Coroutine[Any, Any, Snapshot]]
 ) -> LoadRun[Snapshot]:
     """Drive `send(i)` (the i-th request; raises RequestFailed) under `load`; `snapshot()` is
     taken at every window edge (e.g. the server's statistics) and once more after the drain. Edge
@@ -149,6 +160,7 @@ async def run_load(
         stable=stable,
         cpu_s=cpu[-1] - cpu[first],
         open_loop=isinstance(load, OpenLoopLoad),
+        token_ns=tuple(log.token_ns),
     )
 
 
@@ -164,19 +176,17 @@ async def _sleep_until(deadline_ns: int, spin_ns: int = 0) -> None:
         await asyncio.sleep(0)
 
 
-async def _timed(send: Callable[[int], Awaitable[None]], i: int, scheduled: int, log: _Log) -> None:
+async def _timed(send: Send, i: int, scheduled: int, log: _Log) -> None:
     sent = time.monotonic_ns()
-    failure = None
+    failure, tokens = None, None
     try:
-        await send(i)
+        tokens = await send(i)
     except RequestFailed as exc:
         failure = exc
-    log.add(scheduled, sent, time.monotonic_ns(), failure)
+    log.add(scheduled, sent, time.monotonic_ns(), failure, tokens)
 
 
-async def _closed_loop(
-    load: ClosedLoopLoad, send: Callable[[int], Awaitable[None]], log: _Log, stop: asyncio.Event
-) -> None:
+async def _closed_loop(load: ClosedLoopLoad, send: Send, log: _Log, stop: asyncio.Event) -> None:
     counter = itertools.count()
 
     async def worker() -> None:
@@ -188,9 +198,7 @@ async def _closed_loop(
     await asyncio.gather(*(worker() for _ in range(load.concurrency)))
 
 
-async def _open_loop(
-    load: OpenLoopLoad, send: Callable[[int], Awaitable[None]], log: _Log, stop: asyncio.Event, started: int
-) -> None:
+async def _open_loop(load: OpenLoopLoad, send: Send, log: _Log, stop: asyncio.Event, started: int) -> None:
     spin_ns = min(_MAX_SPIN_NS, int(0.25e9 / load.rate_per_s))
     slots = asyncio.Semaphore(load.max_in_flight)
     in_flight: set[asyncio.Task[None]] = set()

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tritonkit.measure.stats import Intervals, LatencySummary
+from tritonkit.measure.stats import Interval, Intervals, LatencySummary, PercentileIntervals
 
 # Error kinds the client gives that reports treat apart. A rejection is the server shedding load
 # (Triton's queue policy: queue full, or the request's queue timeout expired) — an answer, unlike a
@@ -21,6 +21,10 @@ REJECTED = (REJECTED_QUEUE_FULL, REJECTED_QUEUE_TIMEOUT)
 TIMEOUT = "timeout"
 CONNECTION = "connection"
 NOT_SENT = "not sent"  # open loop: due before the end while the client waited at its max_in_flight cap
+# A streamed (decoupled) request: a response that carried an error (Triton sends no status code with
+# it), or a stream that the server closed before its final response.
+ERROR_RESPONSE = "error response"
+INCOMPLETE = "incomplete stream"
 
 
 @dataclass(frozen=True)
@@ -114,6 +118,25 @@ class Energy:
 
 
 @dataclass(frozen=True)
+class Generation:
+    """Streamed generation (a prompts payload): one request is one stream, from its send to its final
+    response. TTFT runs from when the request was due to its first token (so a late send counts, as
+    for latency), ITL is each gap between consecutive tokens of a stream. Only successful streams
+    count; TTFT and tokens per request are over those due in the measured windows, ITL over their
+    gaps, output tokens over those that arrived in the measured period (like requests_per_s)."""
+
+    streams: int  # successful streams due in the measured windows
+    tokens_per_request: float | None  # their mean number of tokens; None: no successful stream
+    output_tokens: int  # tokens of successful streams that arrived in the measured period
+    output_tokens_per_s: float
+    output_tokens_per_s_interval: Interval | None  # batch means over the measured windows, like throughput
+    ttft: LatencySummary | None  # µs; None: no stream with a token
+    ttft_intervals: PercentileIntervals
+    itl: LatencySummary | None  # µs; None: no stream with two tokens
+    itl_intervals: PercentileIntervals
+
+
+@dataclass(frozen=True)
 class Measurement:
     target: str
     model: str
@@ -142,6 +165,7 @@ class Measurement:
     energy: Energy
     warnings: tuple[str, ...]
     raw: RequestLog = field(repr=False)
+    generation: Generation | None = None  # a prompts payload's streams; None for any other payload
 
     @property
     def inferences_per_s(self) -> float:

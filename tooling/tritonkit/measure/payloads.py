@@ -1,7 +1,8 @@
 """Request payloads, prepared before the load starts so generating them costs nothing during it.
 
-Four kinds: token ids from the model's own tokenizer on real sentences (realistic lengths and
-padding, as a text client sends them), pixel values from the model's own image processor on real
+Five kinds: token ids from the model's own tokenizer on real sentences (realistic lengths and
+padding, as a text client sends them), prompts for a streaming generator (real sentences as ids and
+the tokens to generate), pixel values from the model's own image processor on real
 photographs, seeded random tensors shaped from the served config (any model), and user-supplied
 .npz files. Shared with the Locust load tests, so nothing here may import asyncio or
 gevent-sensitive modules.
@@ -28,7 +29,7 @@ from tritonclient.utils import triton_to_np_dtype
 from tritonkit.errors import InputError
 from tritonkit.images import image_files, read_rgb, views
 from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, read_lines, read_text
-from tritonkit.specs import FilesPayload, ImagesPayload, PayloadSpec, RandomPayload, TokensPayload
+from tritonkit.specs import FilesPayload, ImagesPayload, PayloadSpec, PromptsPayload, RandomPayload, TokensPayload
 from tritonkit.triton.model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -93,6 +94,8 @@ def build_pool(spec: PayloadSpec, config: ModelConfig, seed: int) -> PayloadPool
     batching = config.max_batch_size > 0
     if isinstance(spec, TokensPayload):
         return _tokens(spec, config, batching, seed)
+    if isinstance(spec, PromptsPayload):
+        return _prompts(spec, config, seed)
     if isinstance(spec, ImagesPayload):
         return _images(spec, config, batching, seed)
     if isinstance(spec, RandomPayload):
@@ -106,9 +109,10 @@ def build_pool(spec: PayloadSpec, config: ModelConfig, seed: int) -> PayloadPool
 # model's config.pbtxt the exporter writes them into.
 _MODEL_FILES: dict[type[PayloadSpec], tuple[str, str]] = {
     TokensPayload: ("tokenizer", "tokenizer"),
+    PromptsPayload: ("tokenizer", "tokenizer"),
     ImagesPayload: ("processor", "preprocessor"),
 }
-MODEL_ASSET_FOLDERS = tuple(folder for _, folder in _MODEL_FILES.values())
+MODEL_ASSET_FOLDERS = tuple(dict.fromkeys(folder for _, folder in _MODEL_FILES.values()))
 
 
 def with_model_files(payload: PayloadSpec, model_folder: Path | None) -> PayloadSpec:
@@ -138,15 +142,10 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
             f"a tokens payload fills {', '.join(_TOKEN_FIELDS)}; model '{config.name}' also takes "
             f"{', '.join(unknown)}: use a random or files payload"
         )
-    if spec.tokenizer is None:
-        raise InputError(f"model '{config.name}': the tokens payload needs `tokenizer:` (a folder with tokenizer.json)")
     longest = spec.batch_size * spec.sequence_length * sum(i.dtype.itemsize for i in inputs)
     _check_pool_size(f"tokens payload for model '{config.name}'", longest, spec.count)
-    tokenizer = _load_tokenizer(spec.tokenizer)
-    specials = tokenizer.num_special_tokens_to_add(False)
     shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
-    if shortest <= specials:
-        raise InputError(f"min_tokens/sequence_length {shortest} must exceed the tokenizer's {specials} special tokens")
+    tokenizer = _tokenizer_for(spec, config, shortest, "min_tokens/sequence_length")
     pad_id, pad_token = _padding(tokenizer)
     tokenizer.no_padding()  # padding is per batch below: to the longest sentence, or fixed
     texts = read_lines(spec.texts)
@@ -154,7 +153,10 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
 
     payloads = []
     for _ in range(spec.count):
-        encodings = [_encode_one(tokenizer, texts, rng, spec) for _ in range(spec.batch_size)]
+        encodings = [
+            _encode_one(tokenizer, texts, rng, spec.lengths == "uniform", spec.min_tokens, spec.sequence_length)
+            for _ in range(spec.batch_size)
+        ]
         width = spec.sequence_length if spec.lengths == "fixed" else max(len(e.ids) for e in encodings)
         for encoding in encodings:
             encoding.pad(width, pad_id=pad_id, pad_token=pad_token)
@@ -173,21 +175,37 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
 
 
-def _encode_one(tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator, spec: TokensPayload) -> Encoding:
-    """One sentence as the client would send it; for `uniform`, sentences joined until long enough,
-    then cut at a length drawn in [min_tokens, sequence_length]."""
+def _encode_one(
+    tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator, uniform: bool, shortest: int, longest: int
+) -> Encoding:
+    """One sentence as the client would send it, cut at `longest` tokens; for `uniform`, sentences
+    joined until long enough, then cut at a length drawn in [shortest, longest]."""
     pick = texts[int(rng.integers(0, len(texts)))]
-    if spec.lengths != "uniform":
-        tokenizer.enable_truncation(max_length=spec.sequence_length)
+    if not uniform:
+        tokenizer.enable_truncation(max_length=longest)
         return tokenizer.encode(pick)
-    wanted = int(rng.integers(spec.min_tokens, spec.sequence_length + 1))
+    wanted = int(rng.integers(shortest, longest + 1))
     tokenizer.enable_truncation(max_length=wanted)
     sentences = [pick]
     while True:
         encoding = tokenizer.encode(" ".join(sentences))
-        if len(encoding.ids) >= wanted or len(sentences) > spec.sequence_length:
+        if len(encoding.ids) >= wanted or len(sentences) > longest:
             return encoding
         sentences.append(texts[int(rng.integers(0, len(texts)))])
+
+
+def _tokenizer_for(spec: TokensPayload | PromptsPayload, config: ModelConfig, shortest: int, fields: str) -> Tokenizer:
+    """The payload's tokenizer, refused when the shortest length asked for (`fields`) leaves no
+    room beyond the special tokens it adds to every text."""
+    if spec.tokenizer is None:
+        raise InputError(
+            f"model '{config.name}': the {spec.kind} payload needs `tokenizer:` (a folder with tokenizer.json)"
+        )
+    tokenizer = _load_tokenizer(spec.tokenizer)
+    specials = tokenizer.num_special_tokens_to_add(False)
+    if shortest <= specials:
+        raise InputError(f"{fields} {shortest} must exceed the tokenizer's {specials} special tokens")
+    return tokenizer
 
 
 def _load_tokenizer(folder: Path) -> Tokenizer:
@@ -213,6 +231,50 @@ def _padding(tokenizer: Tokenizer) -> tuple[int, str]:
         if (pad := tokenizer.token_to_id(token)) is not None:
             return pad, token
     return 0, "[PAD]"
+
+
+# -- prompts -----------------------------------------------------------------------------------
+
+# The generator contract: one prompt's ids and the tokens to generate, streamed back one a response.
+GENERATOR_INPUTS = {"input_ids": (np.dtype(np.int64), (-1,)), "max_new_tokens": (np.dtype(np.int32), (1,))}
+
+
+def _prompts(spec: PromptsPayload, config: ModelConfig, seed: int) -> PayloadPool:
+    _check_generator(config)
+    _check_pool_size(f"prompts payload for model '{config.name}'", spec.max_prompt_tokens * 8 + 4, spec.count)
+    shortest = spec.min_prompt_tokens if spec.lengths == "uniform" else spec.max_prompt_tokens
+    tokenizer = _tokenizer_for(spec, config, shortest, "min_prompt_tokens/max_prompt_tokens")
+    tokenizer.no_padding()  # one prompt a request: nothing to pad to
+    texts = read_lines(spec.texts)
+    rng = np.random.default_rng(seed)
+    new_tokens = np.asarray([spec.max_new_tokens], dtype=np.int32)
+    payloads: list[Payload] = []
+    for _ in range(spec.count):
+        uniform = spec.lengths == "uniform"
+        encoding = _encode_one(tokenizer, texts, rng, uniform, spec.min_prompt_tokens, spec.max_prompt_tokens)
+        if not encoding.ids:
+            raise InputError(f"{spec.texts}: a line the tokenizer in {spec.tokenizer} makes no tokens of")
+        payloads.append({"input_ids": np.asarray(encoding.ids, dtype=np.int64), "max_new_tokens": new_tokens})
+    description = (
+        f"prompts: {spec.texts.name}, lengths {spec.lengths} ≤ {spec.max_prompt_tokens}, "
+        f"{spec.max_new_tokens} new tokens"
+    )
+    return PayloadPool(tuple(payloads), 1, description)
+
+
+def _check_generator(config: ModelConfig) -> None:
+    """A decoupled model taking exactly the generator contract's inputs, unbatched."""
+    inputs = model_inputs(config)
+    fits = config.max_batch_size == 0 and {i.name: (i.dtype, i.dims) for i in inputs} == GENERATOR_INPUTS
+    decoupled = config.model_transaction_policy.decoupled
+    if not (fits and decoupled):
+        taken = ", ".join(f"'{i.name}' {i.dtype} {list(i.dims)}" for i in inputs) or "no inputs"
+        wanted = " and ".join(f"'{name}' {dtype} {list(dims)}" for name, (dtype, dims) in GENERATOR_INPUTS.items())
+        raise InputError(
+            f"model '{config.name}' takes {taken} (max_batch_size {config.max_batch_size}, "
+            f"{'decoupled' if decoupled else 'not decoupled'}); a prompts payload streams from a decoupled "
+            f"generator taking exactly {wanted} (max_batch_size 0): use a tokens, random or files payload"
+        )
 
 
 # -- images ------------------------------------------------------------------------------------
@@ -447,7 +509,7 @@ def payload_file_problems(spec: PayloadSpec) -> list[str]:
     if isinstance(spec, ImagesPayload):
         return _image_problems(spec)
     readers: list[Callable[[], object]] = []
-    if isinstance(spec, TokensPayload):
+    if isinstance(spec, TokensPayload | PromptsPayload):
         readers.append(partial(read_lines, spec.texts))
         if spec.tokenizer is not None:
             readers.append(partial(_load_tokenizer, spec.tokenizer))

@@ -1,7 +1,8 @@
 """What measuring targets needs that can be checked before a server starts: each target's model in
 the local repository, the tokenizer or image processor a payload needs, the files every payload names, the
-levels a sweep would reach. Every problem is reported at once, so a check fails in a second rather
-than after a server start."""
+levels a sweep would reach, an SLO that judges what its payload measures (streamed generation only
+from a prompts payload) and a protocol that can carry it. Every problem is reported at once, so a
+check fails in a second rather than after a server start."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from pydantic import ValidationError
 from tritonkit.errors import InputError
 from tritonkit.inputs import listed
 from tritonkit.measure.payloads import payload_file_problems, with_model_files
-from tritonkit.specs import OpenLoopLoad, TargetSpec
+from tritonkit.slo import GENERATION_LIMITS
+from tritonkit.specs import OpenLoopLoad, PromptsPayload, TargetSpec
 
 CONFIG_FILE = "config.pbtxt"
 
@@ -29,9 +31,31 @@ def check_before_start(source: Path, targets: Sequence[TargetSpec], repository: 
         except InputError as exc:  # its other files are still checked
             problems.append(f"target '{target.name}': {exc}")
         problems += payload_file_problems(payload)
+        problems += [p for p in (protocol_problem(target), _slo_problem(target)) if p]
     if problems:
         unique = list(dict.fromkeys(problems))  # targets often share a texts file
         raise InputError(f"{source}: cannot measure its targets:\n" + listed([f"  {p}" for p in unique]))
+
+
+def protocol_problem(target: TargetSpec) -> str | None:
+    """Streams go over gRPC: Triton's HTTP inference answers a decoupled model's request once."""
+    if isinstance(target.payload, PromptsPayload) and target.load.protocol != "grpc":
+        return (
+            f"target '{target.name}': load.protocol {target.load.protocol}: a prompts payload streams its tokens "
+            "over gRPC (protocol: grpc)"
+        )
+    return None
+
+
+def _slo_problem(target: TargetSpec) -> str | None:
+    """Generation limits on a payload that streams nothing would judge figures never measured."""
+    limits = [key for key in GENERATION_LIMITS if getattr(target.slo, key) is not None]
+    if limits and not isinstance(target.payload, PromptsPayload):
+        return (
+            f"target '{target.name}': slo {', '.join(limits)} judge streamed generation, which a "
+            f"{target.payload.kind} payload does not measure: use a prompts payload on a generator model, or drop them"
+        )
+    return None
 
 
 def _repository_problems(targets: Sequence[TargetSpec], repository: Path) -> list[str]:

@@ -7,22 +7,28 @@ run beside the load; the last one follows the drain)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from tritonkit.errors import InputError
 from tritonkit.measure.client import StatsSnapshot, TritonClient
 from tritonkit.measure.energy import gpu_meter
-from tritonkit.measure.loadgen import run_load
+from tritonkit.measure.loadgen import Send, run_load
 from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.payloads import build_pool
+from tritonkit.measure.payloads import PayloadPool, build_pool
+from tritonkit.measure.preflight import protocol_problem
+from tritonkit.measure.streaming import stream_request
 from tritonkit.measure.summary import Edge, Host, summarize_run
-from tritonkit.specs import OpenLoopLoad, TargetSpec
+from tritonkit.specs import OpenLoopLoad, PromptsPayload, TargetSpec
 
 
 async def measure_target(target: TargetSpec, host: Host) -> Measurement:
     load = target.load
     if not host.url(load.protocol):
         raise InputError(f"target '{target.name}' uses {load.protocol}: give the server's --{load.protocol}-url")
+    if problem := protocol_problem(target):
+        raise InputError(problem)
     in_flight = load.max_in_flight if isinstance(load, OpenLoopLoad) else load.concurrency
     meter = gpu_meter()
     async with TritonClient(host.url(load.protocol), load.protocol, connections=in_flight) as client:
@@ -34,12 +40,7 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
                 f"target '{target.name}': cannot read model '{target.model}' from the server: {why}"
             ) from None
         pool = build_pool(target.payload, config, load.seed)
-        prepared = [client.prepare(p, target.outputs) for p in pool.payloads]
-        order = np.random.default_rng(load.seed).permutation(len(prepared))
-
-        async def send(i: int) -> None:
-            request = prepared[order[i % len(order)]]
-            await client.infer(target.model, target.model_version, request, load.request_timeout_s)
+        send = _sender(client, target, pool)
 
         async def edge() -> Edge:
             try:
@@ -52,6 +53,25 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
 
         run = await run_load(load, send, edge)
     return summarize_run(target, run, pool.inferences_per_request, host, meter)
+
+
+def _sender(client: TritonClient, target: TargetSpec, pool: PayloadPool) -> Send:
+    """The i-th request of the pool's seeded order, sent: one answer, or a stream of tokens."""
+    load = target.load
+    order = np.random.default_rng(load.seed).permutation(len(pool))
+    if isinstance(target.payload, PromptsPayload):
+        streams = [stream_request(target.model, target.model_version, p) for p in pool.payloads]
+
+        async def stream(i: int) -> Sequence[int]:
+            return await client.stream(streams[order[i % len(order)]], load.request_timeout_s)
+
+        return stream
+    prepared = [client.prepare(p, target.outputs) for p in pool.payloads]
+
+    async def infer(i: int) -> None:
+        await client.infer(target.model, target.model_version, prepared[order[i % len(order)]], load.request_timeout_s)
+
+    return infer
 
 
 def describe_load(target: TargetSpec) -> str:

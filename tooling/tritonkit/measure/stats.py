@@ -67,15 +67,21 @@ class Interval:
 
 
 @dataclass(frozen=True)
-class Intervals:
-    """95% intervals of a measurement's figures; None where too little was measured for one."""
+class PercentileIntervals:
+    """95% intervals of p50 and p99 of some times (µs); None where too few were measured for one."""
 
     p50_us: Interval | None
     p99_us: Interval | None
-    inferences_per_s: Interval | None
 
     def percentile_us(self, p: int) -> Interval | None:
         return {50: self.p50_us, 99: self.p99_us}.get(p)
+
+
+@dataclass(frozen=True)
+class Intervals(PercentileIntervals):
+    """95% intervals of a measurement's figures (its latency's p50 and p99, and its throughput)."""
+
+    inferences_per_s: Interval | None
 
 
 def percentile(latencies_us: np.ndarray, p: float) -> float:

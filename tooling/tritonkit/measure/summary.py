@@ -12,6 +12,7 @@ import numpy as np
 
 from tritonkit.measure.client import StatsSnapshot
 from tritonkit.measure.energy import NvmlMeter, energy_per_inference
+from tritonkit.measure.generation import summarize_generation
 from tritonkit.measure.loadgen import LATE_AFTER_NS, LoadRun
 from tritonkit.measure.measurement import (
     NOT_SENT,
@@ -22,7 +23,7 @@ from tritonkit.measure.measurement import (
     backlog_growth,
 )
 from tritonkit.measure.stats import Intervals, confidence_intervals, goodput_per_s, latency_deadline_us, summarize
-from tritonkit.specs import TargetSpec
+from tritonkit.specs import PromptsPayload, TargetSpec
 
 LATE_WARNING_FRACTION = 0.05  # warn when more than 5% of open-loop sends left late
 CLIENT_CPU_WARNING_PERCENT = 90.0  # one core nearly busy: the client may be the bottleneck
@@ -100,6 +101,10 @@ def summarize_run(
     if begin.stats is None or final.stats is None:
         warnings.append("no server statistics at the start or end of the measured windows: no server-side breakdown")
 
+    generation = None
+    if isinstance(target.payload, PromptsPayload):
+        edges = run.boundaries[first : last + 2]
+        generation = summarize_generation(run.scheduled_ns, run.token_ns, due, errors == "", edges)
     load = target.load
     return Measurement(
         target=target.name,
@@ -134,6 +139,7 @@ def summarize_run(
             window=window,
             error=run.error,
         ),
+        generation=generation,
     )
 
 

@@ -1,5 +1,7 @@
 """The per-measurement columns, defined once: the report's tables show them formatted and
-summary.csv writes the same columns as raw values, so the two can never disagree."""
+summary.csv writes the same columns as raw values, so the two can never disagree. Streamed
+generation's columns are in every summary.csv (blank for other payloads) and in the report's tables
+when a measurement streamed."""
 
 from __future__ import annotations
 
@@ -7,8 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from tritonkit.measure.measurement import Measurement
-from tritonkit.measure.stats import Interval
+from tritonkit.measure.measurement import Generation, Measurement
+from tritonkit.measure.stats import Interval, LatencySummary, PercentileIntervals
 from tritonkit.report import formatting as fmt
 
 Scalar = str | int | float | bool | None
@@ -39,8 +41,16 @@ class Column:
         return self.show(self.value(measurement))
 
 
+def _percentile_ms(times: Callable[[Measurement], LatencySummary | None], p: str) -> Callable[[Measurement], Scalar]:
+    def value(m: Measurement) -> Scalar:
+        found = times(m)
+        return getattr(found, f"{p}_us") / 1000 if found else None
+
+    return value
+
+
 def _latency_ms(p: str) -> Callable[[Measurement], Scalar]:
-    return lambda m: getattr(m.latency, f"{p}_us") / 1000 if m.latency else None
+    return _percentile_ms(lambda m: m.latency, p)
 
 
 def _bound(
@@ -53,6 +63,29 @@ def _bound(
         return getattr(found, end) * scale if found else None
 
     return value
+
+
+def _generation(figure: Callable[[Generation], Scalar]) -> Callable[[Measurement], Scalar]:
+    return lambda m: figure(m.generation) if m.generation else None
+
+
+def _token_ms(times: str, p: str) -> Callable[[Measurement], Scalar]:
+    """A percentile of TTFT or ITL (`times`: the Generation field) in ms."""
+    return _percentile_ms(lambda m: getattr(m.generation, times, None), p)
+
+
+def _token_interval(times: str, p: int) -> Callable[[Measurement], Interval | None]:
+    """The 95% interval of TTFT's or ITL's p50 or p99 (µs)."""
+
+    def interval(m: Measurement) -> Interval | None:
+        intervals: PercentileIntervals | None = getattr(m.generation, f"{times}_intervals", None)
+        return intervals.percentile_us(p) if intervals else None
+
+    return interval
+
+
+def _tokens_per_s_interval(m: Measurement) -> Interval | None:
+    return m.generation.output_tokens_per_s_interval if m.generation else None
 
 
 def _server(name: str) -> Callable[[Measurement], Scalar]:
@@ -128,6 +161,30 @@ TIME_COST_ENERGY = (
     Column("energy_method", "energy method", lambda m: m.energy.method, numeric=False),
 )
 
+GENERATION = (
+    Column("streams", "streams", _generation(lambda g: g.streams)),
+    Column("tokens_per_request", "tokens/request", _generation(lambda g: g.tokens_per_request)),
+    Column("output_tokens_per_s", "output tokens/s", _generation(lambda g: g.output_tokens_per_s)),
+    *(Column(f"ttft_{p}_ms", f"TTFT {p} ms", _token_ms("ttft", p)) for p in ("p50", "p90", "p95", "p99", "max")),
+    *(Column(f"itl_{p}_ms", f"ITL {p} ms", _token_ms("itl", p)) for p in ("p50", "p90", "p95", "p99", "max")),
+)
+
+_ENDS: tuple[Literal["low", "high"], ...] = ("low", "high")
+GENERATION_INTERVALS = (
+    *(
+        Column(
+            f"{times}_p{p}_ci_{end}_ms", f"{times.upper()} p{p} {end} ms", _bound(_token_interval(times, p), end, 1e-3)
+        )
+        for times in ("ttft", "itl")
+        for p in (50, 99)
+        for end in _ENDS
+    ),
+    *(
+        Column(f"output_tokens_per_s_ci_{end}", f"output tokens/s {end}", _bound(_tokens_per_s_interval, end))
+        for end in _ENDS
+    ),
+)
+
 # Table title and columns, in the order the report shows them.
 SECTIONS: tuple[tuple[str, tuple[Column, ...]], ...] = (
     ("Throughput and latency", THROUGHPUT_AND_LATENCY),
@@ -135,5 +192,10 @@ SECTIONS: tuple[tuple[str, tuple[Column, ...]], ...] = (
     ("Errors and load generation", ERRORS_AND_LOAD),
     ("Where the time goes, cost and energy", TIME_COST_ENERGY),
 )
+# Shown after those, under "Streamed generation", when a measurement streamed.
+GENERATION_SECTIONS: tuple[tuple[str, tuple[Column, ...]], ...] = (
+    ("TTFT, ITL and output tokens", GENERATION),
+    ("Their 95% confidence intervals", GENERATION_INTERVALS),
+)
 
-ALL = IDENTITY + tuple(column for _, columns in SECTIONS for column in columns)
+ALL = IDENTITY + tuple(column for _, columns in SECTIONS + GENERATION_SECTIONS for column in columns)

@@ -10,7 +10,7 @@ from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.report import formatting as fmt
 from tritonkit.report import tables
-from tritonkit.report.columns import SECTIONS
+from tritonkit.report.columns import GENERATION_SECTIONS, SECTIONS
 from tritonkit.report.plots import Plot
 from tritonkit.report.tables import Table
 from tritonkit.slo import Verdict
@@ -41,6 +41,16 @@ HOW_TO_READ = (
     "no $/hour given); energy shows how it was obtained or why it is not available. In a sweep, "
     "the knee is the last load at which throughput still grew with the load: beyond it, extra load "
     "mostly turns into queueing."
+)
+
+HOW_TO_READ_GENERATION = (
+    "A prompts payload streams: each request is one stream, from its send to its final response, and "
+    "its latency above runs to that end. TTFT (time to first token) runs from when the request was due "
+    "to its first token; ITL (inter-token latency) is each gap between consecutive tokens of a stream. "
+    "Both count successful streams only, with nearest-rank percentiles and 95% intervals as for latency "
+    "(TTFT's by stream in the order they were due, ITL's by gap in the order they arrived). Output "
+    "tokens/s are the successful streams' tokens that arrived in the measured windows, per second; "
+    "tokens/request their mean per stream."
 )
 
 
@@ -90,12 +100,20 @@ def _verdicts(verdicts: Sequence[Verdict]) -> list[Block]:
     ]
 
 
+def _streamed(measurement: Measurement) -> bool:
+    return measurement.generation is not None
+
+
 def _measurements(measurements: Sequence[Measurement], plots: Sequence[Plot]) -> list[Block]:
     if not measurements:
         return []
     blocks: list[Block] = [Heading(2, "Measurements")]
     for title, columns in SECTIONS:
         blocks += [Heading(3, title), tables.measurements(measurements, columns)]
+    if any(map(_streamed, measurements)):
+        blocks += [Heading(3, "Streamed generation"), Paragraph(HOW_TO_READ_GENERATION)]
+        for title, columns in GENERATION_SECTIONS:  # listing only the measurements that streamed
+            blocks += [Heading(4, title), tables.measurements(measurements, columns, _streamed)]
     if any(m.windows for m in measurements):
         blocks += [Heading(3, "Windows: stability and backlog"), tables.windows(measurements)]
     figures = _figures(plots, None)

@@ -24,9 +24,12 @@ class IntervalRecord(_Record):
     high: float
 
 
-class IntervalsRecord(_Record):
+class PercentileIntervalsRecord(_Record):
     p50_us: IntervalRecord | None
     p99_us: IntervalRecord | None
+
+
+class IntervalsRecord(PercentileIntervalsRecord):
     inferences_per_s: IntervalRecord | None
 
 
@@ -38,6 +41,20 @@ class LatencyRecord(_Record):
     p95_us: Figure
     p99_us: Figure
     max_us: Figure
+
+
+class GenerationRecord(_Record):
+    """Streamed generation (measure.measurement.Generation): TTFT and ITL in µs."""
+
+    streams: NonNegativeInt
+    tokens_per_request: Figure
+    output_tokens: NonNegativeInt
+    output_tokens_per_s: Figure
+    output_tokens_per_s_interval: IntervalRecord | None
+    ttft: LatencyRecord | None
+    ttft_intervals: PercentileIntervalsRecord
+    itl: LatencyRecord | None
+    itl_intervals: PercentileIntervalsRecord
 
 
 class WindowRecord(_Record):
@@ -103,6 +120,7 @@ class MeasurementRecord(_Record):
     cost_per_million: Figure
     energy: EnergyRecord
     warnings: tuple[str, ...]
+    generation: GenerationRecord | None = None  # a prompts payload's streams; absent in older documents
 
 
 class ReportedMeasurement(MeasurementRecord):

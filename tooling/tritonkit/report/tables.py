@@ -3,7 +3,7 @@ by both the Markdown and the HTML writer, which only decide the markup."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tritonkit.measure.measurement import Measurement
@@ -80,10 +80,15 @@ def verdict_checks(verdicts: Sequence[Verdict]) -> Table:
     return Table(headers, rows, (False, False, True, True, True, True, False))
 
 
-def measurements(items: Sequence[Measurement], columns: Sequence[Column]) -> Table:
-    """One row per measurement, led by its unique label so that the split tables can be joined by eye."""
+def measurements(
+    items: Sequence[Measurement], columns: Sequence[Column], listed: Callable[[Measurement], bool] = lambda m: True
+) -> Table:
+    """One row per measurement (those `listed`), led by its unique label among all `items` so that
+    the split tables can be joined by eye."""
     rows = tuple(
-        (Cell(label), *(Cell(c.text(m)) for c in columns)) for label, m in zip(fmt.labels(items), items, strict=True)
+        (Cell(label), *(Cell(c.text(m)) for c in columns))
+        for label, m in zip(fmt.labels(items), items, strict=True)
+        if listed(m)
     )
     return Table(("measurement", *(c.header for c in columns)), rows, (False, *(c.numeric for c in columns)))
 
