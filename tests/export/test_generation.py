@@ -171,7 +171,7 @@ def test_the_generator_follows_the_streaming_contract(exported: Exported) -> Non
     tree = ast.parse((exported.model("tiny_fp32_generate") / "1" / "model.py").read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
-    assert imported - {"__future__", "json", "collections", "concurrent", "dataclasses", "typing"} == {
+    assert imported - {"__future__", "json", "collections", "concurrent", "dataclasses", "threading", "typing"} == {
         "numpy",
         "triton_python_backend_utils",
     }
@@ -402,3 +402,15 @@ def test_check_measures_the_exported_generator_streaming(exported: Exported, tmp
     assert streamed.tokens_per_request == 6  # every stream gave what it asked for (none ended at EOS)
     assert streamed.ttft.p50_us is not None and latency.p50_us is not None
     assert 0 < streamed.ttft.p50_us <= latency.p50_us  # the first token comes before the stream ends
+
+
+@pytest.mark.integration
+def test_a_server_that_loads_everything_at_start_serves_the_generator(exported: Exported) -> None:
+    """`tritonkit serve` (and the container) load every model at start, while the server is not
+    ready yet to answer the generator's readiness question about its decoder: it must load anyway."""
+    with LocalServer(exported.repository) as running:  # load_all: --load-model=*
+        assert running.client.is_model_ready("tiny_fp32_generate")
+        with Streams(running.grpc_url) as streams:
+            streams.send("tiny_fp32_generate", ids_of(exported.source, PROMPT), 4)
+            responses = streams.until_final({"0"})
+    assert tokens_of(responses) == greedy(exported.source, PROMPT, 4)

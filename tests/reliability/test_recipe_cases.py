@@ -34,6 +34,14 @@ OUTSIDE = "leaves the recipe's folder"
 PLAIN_FOLDER = {"weights/config.json": "{}"}
 TASKS = get_args(TaskName)
 TASK_CHOICES = ", ".join(map(repr, TASKS[:-1])) + f" or {TASKS[-1]!r}"  # as pydantic lists them
+
+
+def _symlink_loop(root: Path, recipe: str) -> None:
+    recipe_setup(recipe)(root)
+    (root / "loop_a").symlink_to(root / "loop_b")
+    (root / "loop_b").symlink_to(root / "loop_a")
+
+
 CASES = [
     recipe_case("name-pattern", "name", "Bad-Name", ("name: String should match pattern",)),
     recipe_case(
@@ -152,6 +160,20 @@ CASES = [
         "../../etc/passwd",
         ("distillation.text_file = '../../etc/passwd': " + OUTSIDE,),
         readme="a text file `../../etc/passwd`",
+    ),
+    recipe_case("variants-none", "variants", [], ("variants: Tuple should have at least 1 item",)),
+    recipe_case(
+        "variants-repeated",
+        "variants",
+        ["fp32", "int8_dynamic", "fp32"],
+        ("variants: each at most once; repeated: ['fp32']",),
+        readme="`variants: [fp32, int8_dynamic, fp32]`",
+    ),
+    Case(
+        "recipe-texts-symlink-loop",
+        EXPORT,
+        ("recipe.yaml", "evaluation_texts = 'loop_a': a symbolic link loop"),
+        setup=lambda root: _symlink_loop(root, dumped(changed(RECIPE, "evaluation_texts", "loop_a"))),
     ),
     recipe_case(
         "knobs-invalid",

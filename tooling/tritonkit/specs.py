@@ -325,7 +325,7 @@ class RecipeSpec(_Spec):
     task: TaskName
     opset: Annotated[StrictInt, Field(ge=14, le=28)] = 17  # 28: the newest opset onnx 1.23 knows
     max_sequence_length: TensorLength = 128
-    variants: tuple[VariantName, ...] = CPU_VARIANTS
+    variants: Annotated[tuple[VariantName, ...], Field(min_length=1)] = CPU_VARIANTS
     profile: Literal["latency", "throughput", "balanced"] = "balanced"
     knobs: ServingKnobs | None = None  # replaces the profile when given
     # Real inputs for the gates and for int8 calibration, relative to the recipe: text, a line each,
@@ -337,6 +337,13 @@ class RecipeSpec(_Spec):
     gates: dict[VariantName, GateSpec] = {}  # per-variant overrides of DEFAULT_GATES
     distillation: DistillationSpec = DistillationSpec()
     generation: GenerationSpec = GenerationSpec()  # text-generation only
+
+    @model_validator(mode="after")
+    def _variants_once(self) -> RecipeSpec:
+        repeated = sorted({v for v in self.variants if self.variants.count(v) > 1})
+        if repeated:
+            raise ValueError(f"variants: each at most once; repeated: {repeated}")
+        return self
 
     def gate(self, variant: str) -> GateSpec:
         return self.gates.get(variant, DEFAULT_GATES[variant])  # type: ignore[call-overload]

@@ -22,7 +22,12 @@ def load_recipe(path: Path) -> RecipeSpec:
         """`value` resolved against the recipe's folder. A relative path stays inside that folder,
         so a recipe carried with its folder reads only its own files; others are named absolutely."""
         resolved = base / value
-        if not value.is_absolute() and not resolved.resolve().is_relative_to(base.resolve()):
+        try:
+            target = resolved.resolve()
+        except (RuntimeError, OSError):  # a symlink loop (Python 3.11 raises RuntimeError)
+            problems.append(f"{field} = {excerpt(str(value))}: a symbolic link loop")
+            return resolved
+        if not value.is_absolute() and not target.is_relative_to(base.resolve()):
             problems.append(
                 f"{field} = {excerpt(str(value))}: leaves the recipe's folder {base}; a relative path names "
                 "something inside it (name anything else by its absolute path)"

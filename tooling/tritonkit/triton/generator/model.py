@@ -19,6 +19,7 @@ time per instance and later ones wait for a thread.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -81,15 +82,8 @@ class TritonPythonModel:
         except (TypeError, ValueError) as exc:
             raise pb_utils.TritonModelException(f"model '{self._name}': bad parameter ({exc})") from None
         self._outputs = ["logits", *(present for present, _ in self._settings.cache)]
-        # Explicit model control loads a BLS model's callees only when asked: load the decoder with
-        # it (a server that loads everything at start, as the container does, has it ready already).
-        if not pb_utils.is_model_ready(model_name=self._settings.decoder):
-            try:
-                pb_utils.load_model(model_name=self._settings.decoder)
-            except pb_utils.TritonModelException as exc:
-                raise pb_utils.TritonModelException(
-                    f"model '{self._name}': cannot load its decoder '{self._settings.decoder}': {exc}"
-                ) from None
+        self._decoder_checked = threading.Lock()
+        self._decoder_ready = False
         self._pool = ThreadPoolExecutor(max_workers=self._settings.max_streams, thread_name_prefix=self._name)
 
     def execute(self, requests: list[Any]) -> None:
@@ -102,10 +96,23 @@ class TritonPythonModel:
         # once the decoder is gone), never in silence.
         self._pool.shutdown(wait=True)
 
+    def _ensure_decoder(self) -> None:
+        """Explicit model control loads a BLS model's callees only when asked: load the decoder at
+        the first stream. Not in initialize: a server loading every model at start (`serve`, the
+        container) is not ready for model-control calls then, and Triton 2.51's Python backend
+        aborts on them (boost::interprocess::lock_exception); it loads the decoder itself."""
+        with self._decoder_checked:
+            if self._decoder_ready:
+                return
+            if not pb_utils.is_model_ready(model_name=self._settings.decoder):
+                pb_utils.load_model(model_name=self._settings.decoder)
+            self._decoder_ready = True
+
     def _stream(self, request: Any) -> None:
         sender = request.get_response_sender()
         final = pb_utils.TRITONSERVER_RESPONSE_COMPLETE_FINAL
         try:
+            self._ensure_decoder()
             prompt, max_new_tokens = self._read(request)
             for token in self._greedy(prompt, max_new_tokens):
                 if sender.is_cancelled():  # the client went away: stop spending the decoder on it
