@@ -94,3 +94,11 @@ def test_recipe_mistakes_name_the_field(tmp_path: Path, change: dict[str, object
     assert str(path) in str(error.value)
     for fragment in fragments:
         assert fragment in str(error.value)
+
+
+@pytest.mark.parametrize("recipe", sorted((TEXTS.parent).glob("*.yaml")), ids=lambda path: path.stem)
+def test_every_shipped_recipe_loads(recipe: Path) -> None:
+    """The recipes in export/ (the default model's, and the hub models' that need the hub to run)
+    are valid recipes: a typo in one is found here, not by its first user."""
+    loaded = load_recipe(recipe)
+    assert loaded.name and loaded.variants

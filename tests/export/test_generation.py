@@ -104,10 +104,11 @@ def test_the_variants_that_apply_pass_their_gates_and_are_written_with_a_generat
         assert {g.metric for g in record.gates} == gated
         assert record.details["evaluation_rows"] == GATED.gate_prompts * GATED.gate_new_tokens  # tokens compared
         assert outcome.written == exported.model(f"tiny_{record.variant}")
-        assert outcome.generator == exported.model(f"tiny_{record.variant}_generate")
+        assert outcome.companions == (exported.model(f"tiny_{record.variant}_generate"),)
         assert (outcome.written / "1" / "model.onnx").is_file()
-        assert (outcome.generator / "1" / "model.py").is_file()
-        for model in (outcome.written, outcome.generator):
+        (generator,) = outcome.companions
+        assert (generator / "1" / "model.py").is_file()
+        for model in (outcome.written, generator):
             assert (model / "tokenizer" / "tokenizer.json").is_file()
     assert validate_path(exported.repository) == []  # what `tritonkit validate` checks
 
@@ -211,6 +212,20 @@ def test_what_does_not_apply_to_a_decoder_is_refused(exported: Exported, tmp_pat
     (tmp_path / "repo" / "tiny_fp32_generate").mkdir(parents=True)
     with pytest.raises(InputError, match="tiny_fp32_generate already exist; pass --force"):
         export(load_recipe(_write_recipe(tmp_path, exported.source, variants=["fp32"])), tmp_path / "repo")
+
+
+def test_new_tokens_are_bounded_by_the_context(exported: Exported, tmp_path: Path) -> None:
+    """An explicit cap at or beyond the context is refused; the default (256) is capped at it."""
+    generation_fields = {"max_new_tokens": POSITIONS, "gate_new_tokens": POSITIONS}
+    recipe = _write_recipe(tmp_path, exported.source, variants=["fp32"], generation=generation_fields)
+    with pytest.raises(InputError) as refused:
+        export(load_recipe(recipe), tmp_path / "repo", progress=quiet)
+    for field in ("max_new_tokens", "gate_new_tokens"):
+        assert f"generation.{field} {POSITIONS} leaves no room for a prompt in the model's {POSITIONS}" in str(
+            refused.value
+        )
+    default = model_config.read_config(exported.model("eos_fp32_generate") / "config.pbtxt")
+    assert default.parameters["max_new_tokens"].string_value == str(POSITIONS - 1)
 
 
 def test_tensorrt_is_configured_for_the_decoders_shapes(exported: Exported, tmp_path: Path) -> None:

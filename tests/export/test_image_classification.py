@@ -20,7 +20,7 @@ from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.reference import pixel_batches
 from tritonkit.images import read_rgb, sample_photographs, views
-from tritonkit.report.results import Results
+from tritonkit.report.results import MeasurementRecord, Results
 from tritonkit.triton import model_config
 from tritonkit.triton.infer import infer_once
 from tritonkit.triton.server import LocalServer
@@ -121,16 +121,47 @@ def test_check_loads_the_exported_classifier_with_photographs(
     """`tritonkit check` as a user runs it on the export: an images payload (scikit-image's
     photographs through the processor shipped in vit_int8_dynamic/preprocessor/), a verdict."""
     repository, _ = vit_export
+    measurement = check_with_photographs(repository, "vit_int8_dynamic", tmp_path, batch_size=4)
+    assert measurement.inferences_per_request == 4
+
+
+def check_with_photographs(repository: Path, model: str, tmp_path: Path, *, batch_size: int) -> MeasurementRecord:
+    """`tritonkit check` of `model` with an images payload, closed loop, briefly: its measurement,
+    with no error and some latency recorded."""
     target = {
-        "name": "vit-closed", "model": "vit_int8_dynamic",
+        "name": "images-closed", "model": model,
         "load": {"mode": "closed", "concurrency": 2, "warmup_s": 0.5, "window_s": 1.0, "duration_s": 2.0,
                  "stable_windows": 2},
-        "payload": {"kind": "images", "batch_size": 4, "count": 8}, "slo": {"p99_ms": 5000},
+        "payload": {"kind": "images", "batch_size": batch_size, "count": 8}, "slo": {"p99_ms": 5000},
     }  # fmt: skip
     targets = write_targets(tmp_path / "targets.yaml", [target])
     report = tmp_path / "report"
     result = run("check", targets, "--model-repository", repository, "--report-dir", report, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
     (measurement,) = Results.model_validate_json((report / "results.json").read_text()).measurements
-    assert measurement.inferences_per_request == 4 and measurement.error_count == 0
+    assert measurement.error_count == 0
     assert measurement.latency is not None and measurement.latency.count > 0
+    return measurement
+
+
+def test_a_source_that_cannot_give_the_task_is_refused_before_anything_is_built(
+    tiny_classifier: Path, tiny_vit: Path, write_recipe: WriteRecipe, tmp_path: Path
+) -> None:
+    """A BERT classifier named for an image task, a ViT for a text task: found from their configs
+    and files, every problem in one message, instead of a traceback from the exporter."""
+    fields = {"name": "bert", "source": {"path": str(tiny_classifier)}, "task": "image-classification",
+              "variants": ["fp32"]}  # fmt: skip
+    with pytest.raises(InputError) as error:
+        export(load_recipe(write_recipe(fields)), tmp_path / "repo", progress=lambda _: None)
+    message = str(error.value)
+    assert "is a bert model, and transformers has no AutoModelForImageClassification" in message
+    assert "has no preprocessor_config.json (the image processor)" in message
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a sentence\n")
+    fields = {"name": "vit", "source": {"path": str(tiny_vit)}, "task": "token-classification", "variants": ["fp32"],
+              "evaluation_texts": str(texts)}  # fmt: skip
+    with pytest.raises(InputError) as error:
+        export(load_recipe(write_recipe(fields, "vit.yaml")), tmp_path / "repo", progress=lambda _: None)
+    assert "is a vit model, and transformers has no AutoModelForTokenClassification" in str(error.value)
+    assert "has no tokenizer (tokenizer.json or tokenizer_config.json)" in str(error.value)
+    assert not (tmp_path / "repo").exists()

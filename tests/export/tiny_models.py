@@ -54,14 +54,19 @@ Head = Literal["feature-extraction", "token-classification", "text-classificatio
 Architecture = Literal["bert", "distilbert", "roberta", "electra"]
 
 
-def _tokenizer(
-    folder: Path, texts: list[str], tokenizer_class: type[PreTrainedTokenizerFast] = BertTokenizerFast
+def wordpiece_tokenizer(
+    folder: Path,
+    texts: list[str],
+    tokenizer_class: type[PreTrainedTokenizerFast] = BertTokenizerFast,
+    input_names: tuple[str, ...] | None = None,
 ) -> PreTrainedTokenizerFast:
-    """A WordPiece tokenizer (BERT's, DistilBERT's, ELECTRA's) whose vocabulary is the texts' words."""
+    """A WordPiece tokenizer (BERT's, DistilBERT's, ELECTRA's) whose vocabulary is the texts' words,
+    returning `input_names` (None: those of `tokenizer_class`)."""
     words = sorted({word for text in texts for word in re.findall(r"\w+|[^\w\s]", text.lower())})
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.txt").write_text("\n".join(SPECIAL_TOKENS + words) + "\n")
-    tokenizer = tokenizer_class(vocab_file=str(folder / "vocab.txt"), model_max_length=MAX_LENGTH)
+    names = {"model_input_names": list(input_names)} if input_names else {}
+    tokenizer = tokenizer_class(vocab_file=str(folder / "vocab.txt"), model_max_length=MAX_LENGTH, **names)
     tokenizer.save_pretrained(str(folder))
     return tokenizer
 
@@ -113,7 +118,7 @@ def _electra_config(**fields: int) -> ElectraConfig:
 
 FAMILIES: dict[Architecture, _Family] = {
     "bert": _Family(
-        _tokenizer,
+        wordpiece_tokenizer,
         lambda **fields: BertConfig(**CONFIG, **fields),
         {
             "feature-extraction": BertModel,
@@ -122,13 +127,13 @@ FAMILIES: dict[Architecture, _Family] = {
         },
     ),
     "distilbert": _Family(
-        lambda folder, texts: _tokenizer(folder, texts, DistilBertTokenizerFast),
+        lambda folder, texts: wordpiece_tokenizer(folder, texts, DistilBertTokenizerFast),
         _distilbert_config,
         {"feature-extraction": DistilBertModel, "token-classification": DistilBertForTokenClassification},
     ),
     "roberta": _Family(_byte_level_tokenizer, _roberta_config, {"feature-extraction": RobertaModel}),
     "electra": _Family(
-        lambda folder, texts: _tokenizer(folder, texts, ElectraTokenizerFast),
+        lambda folder, texts: wordpiece_tokenizer(folder, texts, ElectraTokenizerFast),
         _electra_config,
         {"feature-extraction": ElectraModel},
     ),

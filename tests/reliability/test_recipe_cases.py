@@ -35,6 +35,16 @@ PLAIN_FOLDER = {"weights/config.json": "{}"}
 TASKS = get_args(TaskName)
 TASK_CHOICES = ", ".join(map(repr, TASKS[:-1])) + f" or {TASKS[-1]!r}"  # as pydantic lists them
 
+IMAGE_RECIPE = {
+    **without(without(RECIPE, "evaluation_texts"), "calibration_texts"),
+    "task": "image-classification",
+    "variants": ["fp32", "int8_static"],
+    "evaluation_images": "photos",
+    "calibration_images": "calibration",
+}
+BAD_PHOTOGRAPHS = {"photos/broken.jpg": b"\xff\xd8 not a jpeg", "photos/notes.txt": "not read: not an image suffix",
+                   "calibration/text.png": "a text file"}  # fmt: skip
+
 
 def _symlink_loop(root: Path, recipe: str) -> None:
     recipe_setup(recipe)(root)
@@ -91,6 +101,18 @@ CASES = [
     ),
     source_case("source-path-a-file", {"path": "texts/evaluation.txt"}, ("evaluation.txt): not a folder",)),
     source_case("source-path-no-config", {"path": "texts"}, ("texts has no config.json",)),
+    Case(
+        "recipe-source-config-not-json",
+        EXPORT,
+        ("recipe mini:", "weights/config.json is not JSON (JSONDecodeError)"),
+        setup=recipe_setup(dumped(RECIPE), **{"weights/config.json": "{model_type: bert"}),
+    ),
+    Case(
+        "recipe-source-config-a-list",
+        EXPORT,
+        ("recipe mini:", "weights/config.json holds a JSON list; expected an object"),
+        setup=recipe_setup(dumped(RECIPE), **{"weights/config.json": "[]"}),
+    ),
     source_case(
         "source-package-absent", {"package": "no_such_package_here"}, ("source.package 'no_such_package_here' is not",)
     ),
@@ -272,6 +294,48 @@ CASES = [
         ),
         setup=recipe_setup(dumped(RECIPE), **PLAIN_FOLDER),
         readme="`task: sentence-embedding` on a plain transformers folder",
+    ),
+    recipe_case("labels-one", "labels", ["a cat"], ("labels: Tuple should have at least 2 items",)),
+    recipe_case(
+        "labels-repeated",
+        "labels",
+        ["a cat", "a dog", "a cat"],
+        ("labels: each at most once; repeated: ['a cat']",),
+        readme="`labels: [a cat, a dog, a cat]`",
+    ),
+    recipe_case(
+        "labels-blank-and-multiline",
+        "labels",
+        ["a cat", " ", "a\ndog"],
+        ("labels.1: Value error, a label is one line of text, not blank", "labels.2: Value error, a label is one"),
+    ),
+    recipe_case("labels-numbers", "labels", [1, 2], ("labels.0: Input should be a valid string",)),
+    recipe_case("labels-too-long", "labels", ["a cat", "x" * 201], ("labels.1: String should have at most 200",)),
+    Case(
+        "recipe-labels-on-another-task",
+        EXPORT,
+        ("recipe mini:", "labels: only zero-shot-image-classification takes labels; feature-extraction does not"),
+        setup=recipe_setup(
+            dumped({**RECIPE, "task": "feature-extraction", "labels": ["a cat", "a dog"]}), **PLAIN_FOLDER
+        ),
+    ),
+    Case(
+        "recipe-zero-shot-without-labels-on-a-non-clip-folder",
+        EXPORT,
+        (
+            "recipe mini:",
+            "labels: task zero-shot-image-classification scores images against labels (at least 2 texts)",
+            "needs a CLIP model (model_type clip);",
+        ),
+        setup=recipe_setup(dumped({**RECIPE, "task": "zero-shot-image-classification"}), **PLAIN_FOLDER),
+        readme="`task: zero-shot-image-classification` with no labels, on a folder that is not CLIP",
+    ),
+    Case(
+        "recipe-every-bad-photograph-at-once",
+        EXPORT,
+        ("recipe mini:", "broken.jpg: not an image Pillow can read", "text.png: not an image Pillow can read"),
+        setup=recipe_setup(dumped(IMAGE_RECIPE), **PLAIN_FOLDER, **BAD_PHOTOGRAPHS),
+        readme="photographs that cannot be read, in both image folders",
     ),
     Case(
         "recipe-existing-model-without-force",

@@ -1,6 +1,6 @@
-"""`tritonkit check` on a spoiled targets file, and on the files its payloads name: refused before
-any server starts (every check here fails in the targets file or in the checks before a start),
-except a payload that does not fit its model, which only the served config shows."""
+"""`tritonkit check` on a spoiled targets file, on the files its payloads name, and on a payload
+that does not fit its model's local config: refused before any server starts (every check here
+fails in the targets file or in the checks before a start)."""
 
 from __future__ import annotations
 
@@ -433,21 +433,17 @@ CASES = [
         setup=targets_setup(targets_file(changed(TARGET, "model", "absent"))),
         readme="a target's model not in the repository",
     ),
-    pytest.param(
-        Case(
-            "images-on-a-model-without-an-image-input",
-            CHECK,
-            ("model 'mlp' takes 'x' float32 [16]; an images payload fills one float input [channels, height, width]",),
-            setup=chain(
-                targets_setup(
-                    targets_file(changed(changed(TARGET, "model", "mlp"), "payload", without(IMAGES, "images"))),
-                    **PROCESSOR,
-                ),
-                mlp_model,
+    Case(
+        "images-on-a-model-without-an-image-input",
+        CHECK,
+        ("model 'mlp' takes 'x' float32 [16]; an images payload fills one float input [channels, height, width]",),
+        setup=chain(
+            targets_setup(
+                targets_file(changed(changed(TARGET, "model", "mlp"), "payload", without(IMAGES, "images"))),
+                **PROCESSOR,
             ),
+            mlp_model,
         ),
-        id="images-on-a-model-without-an-image-input",
-        marks=pytest.mark.integration,  # the served config shows it: a local server starts
     ),
     generation_case(
         "preflight-generation-slo-on-a-tokens-payload",
@@ -465,23 +461,19 @@ CASES = [
         changed(changed(TARGET, "payload", PROMPTS), "load.protocol", "http"),
         ("target 't': load.protocol http: a prompts payload streams its tokens over gRPC (protocol: grpc)",),
     ),
-    pytest.param(
-        Case(
-            "prompts-on-a-model-that-is-not-a-generator",
-            CHECK,
-            (
-                "model 'mlp' takes 'x' float32 [16] (max_batch_size 8, not decoupled); a prompts payload streams "
-                "from a decoupled generator taking exactly 'input_ids' int64 [-1] and 'max_new_tokens' int32 [1]",
-            ),
-            setup=chain(
-                targets_setup(targets_file(changed(changed(TARGET, "model", "mlp"), "payload", PROMPTS))),
-                write_files(WORD_TOKENIZER),
-                mlp_model,
-            ),
-            readme="a prompts payload on a model that is not a decoupled generator",
+    Case(
+        "prompts-on-a-model-that-is-not-a-generator",
+        CHECK,
+        (
+            "model 'mlp' takes 'x' float32 [16] (max_batch_size 8, not decoupled); a prompts payload streams "
+            "from a decoupled generator taking exactly 'input_ids' int64 [-1] and 'max_new_tokens' int32 [1]",
         ),
-        id="prompts-on-a-model-that-is-not-a-generator",
-        marks=pytest.mark.integration,  # the served config shows it: a local server starts
+        setup=chain(
+            targets_setup(targets_file(changed(changed(TARGET, "model", "mlp"), "payload", PROMPTS))),
+            write_files(WORD_TOKENIZER),
+            mlp_model,
+        ),
+        readme="a prompts payload on a model that is not a decoupled generator",
     ),
     Case(
         "preflight-prompts-without-tokenizer-on-a-server",

@@ -22,6 +22,11 @@ FAMILY = {
     for path, content in (("config.pbtxt", 'name: "m"\n'), ("1/model.onnx", b"onnx"))
 }
 TUNE_TARGET = changed(TARGET, "model", "m_fp32")
+BATCHING_FAMILY = {
+    f"model_repository/m_{variant}/config.pbtxt": f'name: "m_{variant}"\nplatform: "onnxruntime_onnx"\n'
+    'max_batch_size: 2\ninput { name: "x" data_type: TYPE_FP32 dims: [16] }\n'
+    for variant in ("fp32", "int8_dynamic")
+}
 
 
 def files(*targets: dict[str, Any], **more: str | bytes) -> dict[str, str | bytes]:
@@ -49,6 +54,13 @@ def log_text(**header: Any) -> str:
 
 REPORT = "reports/tune/trials.jsonl"
 CASES = [
+    case(
+        "payload-batch-over-the-models",
+        TUNE,
+        ("cannot tune:", "target 't': payload batch_size 8 exceeds model 'm_fp32' max_batch_size 2"),
+        files(changed(TUNE_TARGET, "payload.batch_size", 8), **BATCHING_FAMILY),
+        readme="a payload batch larger than the family's max_batch_size",
+    ),
     case("budget-zero", (*TUNE, "--budget-minutes", "0"), ("--budget-minutes", "expected a number 0.1-1440, got 0")),
     case("budget-nan", (*TUNE, "--budget-minutes", "nan"), ("--budget-minutes", "expected a number 0.1-1440")),
     case(

@@ -103,6 +103,19 @@ def number_list(high: float) -> Callable[[str], list[float]]:
     return parse
 
 
+def length_list(high: int) -> Callable[[str], list[int]]:
+    """Comma-separated lengths (whole numbers 1..high), sorted, each once."""
+    length = bounded_int(1, high)
+
+    def parse(text: str) -> list[int]:
+        parts = [part.strip() for part in text.split(",") if part.strip()]
+        if not parts:
+            raise ArgumentTypeError(f"expected comma-separated lengths, got {excerpt(text)}")
+        return sorted({length(part) for part in parts})
+
+    return parse
+
+
 def variant_list(text: str) -> tuple[str, ...]:
     from tritonkit.specs import VariantName
 

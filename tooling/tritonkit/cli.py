@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # the commands import what they need when they run: `tritonki
 
 DEFAULT_REPOSITORY = Path("model_repository")
 MAX_SWEEP_STEPS = 64  # doubling 64 times passes any level a load could reach
+MAX_LENGTH = 65_536  # tokens: specs.TensorLength's bound
 MAX_LEVEL = 1e6  # a sweep step's rate or concurrency; the targets' own loads have tighter bounds
 MAX_USAGE_CHARS = 300
 
@@ -63,6 +64,24 @@ def cmd_add_model(args: argparse.Namespace) -> int:
         return 0
     target = write_model(args.model_repository, config, args.onnx, version=args.version, force=args.force)
     print(f"wrote {target / str(args.version)} and {target / 'config.pbtxt'}")
+    return 0
+
+
+def cmd_add_text_model(args: argparse.Namespace) -> int:
+    from tritonkit.specs import TextModelSpec
+    from tritonkit.triton.repository import check_model_name
+    from tritonkit.triton.text_model import tokenizer_name, write_text_model
+
+    name = args.name or f"{args.encoder}_text"
+    check_model_name(args.encoder)
+    check_model_name(name)
+    check_model_name(tokenizer_name(name))
+    chosen = {"padding": args.padding} | ({"buckets": args.buckets} if args.buckets else {})
+    spec = TextModelSpec.model_validate({"variant": "fp32", **chosen})  # the variant: the encoder named
+    text = write_text_model(args.model_repository, name, args.encoder, spec, args.max_length, force=args.force)
+    padding = f"buckets {list(text.buckets)}" if text.buckets else "the longest text of each batch"
+    print(f"wrote {text.ensemble} (TEXT strings in) and {text.tokenizer} (padded to {padding}, "
+          f"truncated at {text.max_length} tokens) over {args.encoder}")  # fmt: skip
     return 0
 
 
@@ -320,6 +339,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add.add_argument("--dry-run", action="store_true", help="print the config.pbtxt, write nothing")
     add.set_defaults(run=cmd_add_model)
+
+    text = commands.add_parser(
+        "add-text-model", help="write <encoder>_text: strings in, a batched tokenizer, the encoder's outputs out"
+    )
+    text.add_argument("encoder", help="an encoder model of the repository, with the tokenizer/ export wrote")
+    text.add_argument("--name", help="the text model's name (default: <encoder>_text)")
+    text.add_argument("--padding", choices=("buckets", "longest"), default="buckets",
+                      help="pad to fixed length buckets (default), or to the longest text of each batch")  # fmt: skip
+    text.add_argument("--buckets", type=types.length_list(MAX_LENGTH), default=None,
+                      help="bucket lengths (default: 16,32,64,128)")  # fmt: skip
+    text.add_argument("--max-length", type=types.bounded_int(1, MAX_LENGTH), default=128,
+                      help="texts are truncated at this many tokens (default: 128)")  # fmt: skip
+    text.add_argument("--model-repository", type=types.output_dir, default=DEFAULT_REPOSITORY)
+    text.add_argument("--force", action="store_true", help="replace the text model and its tokenizer if they exist")
+    text.set_defaults(run=cmd_add_text_model)
 
     serve = commands.add_parser("serve", help="run tritonserver on a model repository (local, or the NGC container)")
     serve.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY)

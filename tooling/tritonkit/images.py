@@ -5,6 +5,8 @@ both take them from here; each is bounded in count and pixels before it is decod
 from __future__ import annotations
 
 import importlib.util
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +54,49 @@ def image_files(folder: Path | None) -> list[Path]:
     return files
 
 
+def header_problems(files: Sequence[Path]) -> list[str]:
+    """What is wrong with each of `files` as a photograph, one line naming the file each, from the
+    headers alone (Pillow's open reads no pixels): not a regular file, not an image Pillow can read,
+    more than MAX_PIXELS. For callers that report every bad file at once before any work."""
+    problems = []
+    for path in files:
+        try:
+            _opened(path).close()
+        except InputError as exc:
+            problems.append(str(exc))
+    return problems
+
+
 def read_rgb(path: Path) -> np.ndarray:
     """One image as uint8 RGB [height, width, 3]; an unreadable or oversized file is an InputError."""
-    Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # Pillow refuses larger images before decoding them
-    try:
-        with Image.open(path) as image:
-            if image.width * image.height > MAX_PIXELS:
-                raise InputError(f"{path}: {image.width} x {image.height} pixels; at most {MAX_PIXELS}")
+    with _opened(path) as image:
+        try:
             return np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
+        except (OSError, ValueError, SyntaxError) as exc:  # a header that reads, then data that does not
+            raise InputError(f"{path}: not an image Pillow can read ({type(exc).__name__})") from None
+
+
+def _opened(path: Path) -> Image.Image:
+    """`path` opened by Pillow, its header read and its size within MAX_PIXELS, no pixel decoded
+    yet; an InputError naming the file otherwise."""
+    if not path.is_file():  # a FIFO or a device would block Pillow's read, or never end
+        raise InputError(f"{path}: {'not a regular file' if path.exists() else 'not found'} (expected an image)")
+    try:
+        with warnings.catch_warnings():
+            # Pillow warns from its own limit (MAX_IMAGE_PIXELS) and raises at twice it; the bound
+            # below says it in one line instead of a warning on stderr.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+    except Image.DecompressionBombError:
+        raise InputError(
+            f"{path}: over {2 * (Image.MAX_IMAGE_PIXELS or 0)} pixels (a decompression bomb); at most {MAX_PIXELS}"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:  # ValueError: some plugins' header parsing
         raise InputError(f"{path}: not an image Pillow can read ({type(exc).__name__})") from None
+    if image.width * image.height > MAX_PIXELS:
+        image.close()
+        raise InputError(f"{path}: {image.width} x {image.height} pixels; at most {MAX_PIXELS}")
+    return image
 
 
 def views(image: np.ndarray) -> list[np.ndarray]:

@@ -140,7 +140,7 @@ def _load(text: str) -> object:
 
 
 def _clip(text: str) -> str:
-    limit = 2 * EXCERPT_CHARS
+    limit = 4 * EXCERPT_CHARS  # room for the longest list of choices (the recipe's tasks, 205 characters)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

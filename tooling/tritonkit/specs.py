@@ -21,6 +21,7 @@ from pydantic import (
     Strict,
     StrictBool,
     StrictInt,
+    StringConstraints,
     ValidationError,
     model_validator,
 )
@@ -218,6 +219,7 @@ TaskName = Literal[
     "token-classification",
     "image-classification",
     "text-generation",
+    "zero-shot-image-classification",
 ]
 VariantName = Literal["fp32", "optimized", "int8_dynamic", "int8_static", "fp16", "distilled", "tensorrt"]
 CPU_VARIANTS: tuple[VariantName, ...] = ("fp32", "optimized", "int8_dynamic", "int8_static", "distilled")
@@ -301,12 +303,45 @@ DEFAULT_GATES: dict[str, GateSpec] = {
 }
 
 
+Padding = Literal["longest", "buckets"]
+DEFAULT_BUCKETS = (16, 32, 64, 128)
+
+
+def _ascending(buckets: tuple[int, ...]) -> tuple[int, ...]:
+    if list(buckets) != sorted(set(buckets)):
+        raise ValueError("bucket lengths go from shortest to longest, each once")
+    return buckets
+
+
+# Padded lengths of tokenized text: requests padded to the same bucket batch together.
+Buckets = Annotated[tuple[TensorLength, ...], Field(min_length=1, max_length=32), AfterValidator(_ascending)]
+
+
+class TextModelSpec(_Spec):
+    """A `<name>_text` model: strings in, tokenized in batches by a Python model, one encoder
+    variant's outputs out (triton.text_model)."""
+
+    variant: VariantName  # the encoder it feeds
+    padding: Padding = "buckets"  # longest: to the longest text of each tokenizer batch
+    buckets: Buckets = DEFAULT_BUCKETS
+
+
 class DistillationSpec(_Spec):
     keep_every: Annotated[StrictInt, Field(gt=0, le=64)] = 2  # keep layers 0, k, 2k, …: every other by default
     text_file: UserPath | None = None  # train the student to match the teacher on these lines
     steps: Annotated[StrictInt, Field(ge=0, le=1_000_000)] = 200
     batch_size: Annotated[StrictInt, Field(gt=0, le=4096)] = 16
     learning_rate: Real = Field(default=1e-4, gt=0, le=1)
+
+
+def _one_line(text: str) -> str:
+    if not text.strip() or "\n" in text or "\r" in text:
+        raise ValueError("a label is one line of text, not blank")
+    return text
+
+
+# One line of the label file Triton serves beside a classifier.
+Label = Annotated[str, Strict(), StringConstraints(max_length=200), AfterValidator(_one_line)]
 
 
 class GenerationSpec(_Spec):
@@ -337,12 +372,19 @@ class RecipeSpec(_Spec):
     gates: dict[VariantName, GateSpec] = {}  # per-variant overrides of DEFAULT_GATES
     distillation: DistillationSpec = DistillationSpec()
     generation: GenerationSpec = GenerationSpec()  # text-generation only
+    # zero-shot-image-classification only: the classes as the texts the text tower embeds
+    # (e.g. "a photo of a cat"); the served model scores each image against them.
+    labels: Annotated[tuple[Label, ...], Field(min_length=2, max_length=1000)] | None = None
+    text_model: TextModelSpec | None = None  # text encoders: also write <name>_text, strings in
 
     @model_validator(mode="after")
     def _variants_once(self) -> RecipeSpec:
         repeated = sorted({v for v in self.variants if self.variants.count(v) > 1})
         if repeated:
             raise ValueError(f"variants: each at most once; repeated: {repeated}")
+        repeated_labels = sorted({label for label in self.labels or () if (self.labels or ()).count(label) > 1})
+        if repeated_labels:
+            raise ValueError(f"labels: each at most once; repeated: {repeated_labels}")
         return self
 
     def gate(self, variant: str) -> GateSpec:
@@ -432,8 +474,10 @@ class TokensPayload(_Spec):
     tokenizer: UserPath | None = None
     texts: UserPath  # one sentence per line
     # fixed: every request padded/truncated to sequence_length; texts: each sentence's own length
-    # (at most sequence_length); uniform: lengths drawn in [min_tokens, sequence_length].
-    lengths: Literal["fixed", "texts", "uniform"] = "texts"
+    # (at most sequence_length); uniform: lengths drawn in [min_tokens, sequence_length]; buckets:
+    # each request padded to the shortest of `buckets` that holds it (and sequence_length beyond them).
+    lengths: Literal["fixed", "texts", "uniform", "buckets"] = "texts"
+    buckets: Buckets = DEFAULT_BUCKETS
     sequence_length: TensorLength = 128
     min_tokens: TensorLength = 4
     batch_size: TensorLength = 1  # sentences per request
@@ -443,7 +487,20 @@ class TokensPayload(_Spec):
     def _lengths_in_range(self) -> TokensPayload:
         if self.lengths == "uniform" and self.min_tokens > self.sequence_length:
             raise ValueError(f"min_tokens {self.min_tokens} exceeds sequence_length {self.sequence_length}")
+        too_long = [b for b in self.buckets if b > self.sequence_length]
+        if self.lengths == "buckets" and too_long:
+            raise ValueError(f"buckets {too_long} are longer than sequence_length {self.sequence_length}")
         return self
+
+
+class TextsPayload(_Spec):
+    """Real sentences as strings, for a `<name>_text` model (one TYPE_STRING input): the server
+    tokenizes them."""
+
+    kind: Literal["texts"]
+    texts: UserPath  # one sentence per line
+    batch_size: TensorLength = 1  # sentences per request
+    count: Annotated[StrictInt, Field(gt=0, le=100_000)] = 256  # distinct requests prepared, then sent shuffled
 
 
 class RandomPayload(_Spec):
@@ -499,7 +556,7 @@ class FilesPayload(_Spec):
     paths: tuple[UserPath, ...] = Field(min_length=1, max_length=100_000)
 
 
-PayloadSpec = TokensPayload | PromptsPayload | ImagesPayload | RandomPayload | FilesPayload
+PayloadSpec = TokensPayload | TextsPayload | PromptsPayload | ImagesPayload | RandomPayload | FilesPayload
 
 
 class SloSpec(_Spec):

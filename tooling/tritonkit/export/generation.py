@@ -187,11 +187,20 @@ def source_problems(folder: Path, spec: GenerationSpec) -> list[str]:
     positions = max_positions(folder)
     if positions is None:
         return [f"source: {folder}/config.json gives no n_positions or max_position_embeddings (the context)"]
-    if spec.gate_new_tokens >= positions:
-        return [
-            f"generation.gate_new_tokens {spec.gate_new_tokens} leaves no room for a prompt in {positions} positions"
-        ]
-    return []
+    checked = {"gate_new_tokens": spec.gate_new_tokens}
+    if "max_new_tokens" in spec.model_fields_set:  # its default is capped at the context (new_tokens_cap)
+        checked["max_new_tokens"] = spec.max_new_tokens
+    return [
+        f"generation.{field} {value} leaves no room for a prompt in the model's {positions} positions"
+        for field, value in checked.items()
+        if value >= positions
+    ]
+
+
+def new_tokens_cap(spec: GenerationSpec, positions: int) -> int:
+    """The most new tokens a request may ask for: generation.max_new_tokens, where the recipe left
+    it at its default within the context (a one-token prompt and the rest new)."""
+    return min(spec.max_new_tokens, positions - 1)
 
 
 # -- serving --------------------------------------------------------------------------------------
@@ -221,7 +230,7 @@ def generator_config(decoder_model: str, decoder: Decoder, folder: Path, spec: G
         "position_ids": "true" if decoder.position_ids else "false",
         "vocab_size": str(decoder.vocab_size),
         "eos_token_ids": json.dumps(eos_token_ids(folder)),
-        "max_new_tokens": str(spec.max_new_tokens),
+        "max_new_tokens": str(new_tokens_cap(spec, positions)),
         "max_positions": str(positions),
         "max_streams": str(MAX_STREAMS),
     }

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -41,19 +42,28 @@ def export_fp32(source: ResolvedSource, task: Task, opset: int, output: Path, sa
             do_validation=False,  # we gate every variant ourselves, on real text
         )
     path = output / MODEL_FILE
-    _pin_static_dims(path, sample)
+    pin_static_dims(path, sample)
     return path
 
 
-def serving_files(folder: Path) -> dict[str, Path]:
+def serving_files(source: Path, inputs: Iterable[str], output: Path) -> dict[str, Path]:
     """What ships beside the model for clients and realistic payloads: the tokenizer of a text model
-    (tokenizer/), the image processor's settings of an image model (preprocessor/)."""
-    shipped = {f"tokenizer/{name}": folder / name for name in TOKENIZER_FILES}
-    shipped |= {f"preprocessor/{name}": folder / name for name in PREPROCESSOR_FILES}
+    (tokenizer/), the image processor's settings of an image model (preprocessor/). Saved by
+    transformers from the source, so a fast tokenizer ships its tokenizer.json even where the
+    source has only a vocabulary."""
+    from transformers import AutoImageProcessor, AutoTokenizer
+
+    if "text" in inputs:
+        AutoTokenizer.from_pretrained(str(source), local_files_only=True).save_pretrained(str(output / "tokenizer"))
+    if "image" in inputs:
+        processor = AutoImageProcessor.from_pretrained(str(source), local_files_only=True)
+        processor.save_pretrained(str(output / "preprocessor"))
+    shipped = {f"tokenizer/{name}": output / "tokenizer" / name for name in TOKENIZER_FILES}
+    shipped |= {f"preprocessor/{name}": output / "preprocessor" / name for name in PREPROCESSOR_FILES}
     return {target: path for target, path in shipped.items() if path.is_file()}
 
 
-def _pin_static_dims(path: Path, sample: Batch) -> None:
+def pin_static_dims(path: Path, sample: Batch) -> None:
     """Replace symbolic dims that are neither batch nor sequence (the embedding width the exporter
     could not infer through pooling; an image's channels, height and width) with the sizes a real
     run on `sample` has. A graph without such dims (a decoder's) is left as it is, unrun."""

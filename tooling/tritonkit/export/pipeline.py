@@ -1,66 +1,59 @@
 """Recipe → verified ONNX variants → Triton models. Every variant is gated against the PyTorch
 reference on real inputs before it may enter the repository. What a task is lives in export.tasks;
-what a variant needs and how it is built, in VARIANTS at the end of this module. A text-generation
-variant is a KV-cache decoder gated by greedy decoding, written with its streaming generator model
-beside it (export.generation)."""
+what a variant needs and how it is built, in VARIANTS at the end of this module; how a kind of task
+(an encoder, a KV-cache decoder, CLIP's two towers) is gated and served, in its family here: a
+decoder is written with its streaming generator model beside it (export.generation), CLIP's towers
+with the model composed from them (export.zero_shot)."""
 
 from __future__ import annotations
 
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
-from typing import get_args
-
-import numpy as np
+from typing import Protocol, get_args
 
 from tritonkit.errors import InputError
-from tritonkit.export import gates, generation, variants
-from tritonkit.export.mixed_precision import Outcome, quantize_until_gate, weight_matmuls
-from tritonkit.export.onnx_export import export_fp32, serving_files
+from tritonkit.export import gates, generation, zero_shot
+from tritonkit.export.gating import GreedyGating, Measured, Progress, RowGating
+from tritonkit.export.graph import Built, Graph
+from tritonkit.export.onnx_export import serving_files
 from tritonkit.export.recipe import read_texts
 from tritonkit.export.record import RECORD_FILE, ExportRecord, tool_versions
-from tritonkit.export.reference import Reference, pixel_batches, reference, tokenize
+from tritonkit.export.reference import fit_problems, photograph_batches, tokenize
 from tritonkit.export.source import ResolvedSource, resolve_source
-from tritonkit.export.tasks import TASKS, Batch, Modality, Task
-from tritonkit.images import image_files, read_rgb, sample_photographs, views
+from tritonkit.export.tasks import TASKS, Batch, Input, Task
+from tritonkit.images import header_problems, image_files, sample_photographs
 from tritonkit.inputs import listed
 from tritonkit.machine import cpu_description, now
 from tritonkit.specs import (
     GPU_VARIANTS,
-    GateSpec,
     InstanceGroupKnobs,
     OnnxRuntimeKnobs,
     RecipeSpec,
     ServingKnobs,
-    SourceSpec,
+    TextModelSpec,
     VariantName,
 )
 from tritonkit.triton import model_config, profiles
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.onnx_signature import read_signature
 from tritonkit.triton.repository import write_model
+from tritonkit.triton.text_model import tokenizer_name, write_text_model
 
-Progress = Callable[[str], None]
 _CALIBRATION_BATCH = 4
 _EVALUATION_BATCH = 16
+Companion = tuple[ModelConfig, Path, dict[str, Path]]  # a model written beside the graphs': config, file, extras
 
 
 @dataclass(frozen=True)
 class VariantOutcome:
     record: ExportRecord
-    written: Path | None  # None: gates failed (without --allow-failed) or nothing to write here
+    written: Path | None  # the model clients call; None: gates failed (without --allow-failed)
     note: str = ""
-    generator: Path | None = None  # text generation: the streaming model written beside `written`
-
-
-@dataclass(frozen=True)
-class _Built:
-    path: Path  # the model file to serve (ONNX, or a TensorRT plan)
-    onnx: Path  # the ONNX graph it came from: its signature shapes the config
-    details: dict[str, object]
+    companions: tuple[Path, ...] = ()  # the other models written with it (a generator, CLIP's towers)
 
 
 def model_name(recipe: RecipeSpec, variant: str) -> str:
@@ -80,8 +73,14 @@ def export(
     chosen = list(only or recipe.variants)
     if not only and "variants" not in recipe.model_fields_set:  # the defaults: those that apply to the task
         chosen = [v for v in chosen if VARIANTS[v].applies_to(task)]
-    written = [model_name(recipe, v) for v in chosen]
-    written += [generation.generator_name(name) for name in written] if task.generates else []
+    if only and recipe.text_model is not None and recipe.text_model.variant not in chosen:
+        progress(f"{text_model_name(recipe)}: not written, its encoder variant {recipe.text_model.variant} "
+                 "is not among --variants")  # fmt: skip
+        recipe = recipe.model_copy(update={"text_model": None})
+    family_class = _family_class(task)
+    written = [name for v in chosen for name in family_class.model_names(model_name(recipe, v))]
+    if recipe.text_model is not None:
+        written += [text_model_name(recipe), tokenizer_name(text_model_name(recipe))]
     existing = [name for name in written if (repository / name).exists()]
     if existing and not force:
         raise InputError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
@@ -92,24 +91,42 @@ def export(
         source = resolve_source(recipe.source)  # a packaged or local model is read with local_files_only
     except InputError as exc:
         problems.append(str(exc))
-    if source and task.generates:
-        problems += generation.source_problems(source.folder, recipe.generation)
-    if source and task.library == "sentence_transformers" and source.library != "sentence_transformers":
-        others = ", ".join(name for name, t in TASKS.items() if t.library == "transformers")
-        problems.append(
-            f"task {recipe.task} needs a sentence-transformers folder (modules.json with pooling), and "
-            f"{source.description} is a plain transformers one; use another task ({others})"
-        )
+    if source:
+        problems += _source_problems(recipe, source)
     if problems or source is None:
         raise InputError(f"recipe {recipe.name}:\n" + listed([f"  {problem}" for problem in problems]))
     with tempfile.TemporaryDirectory(prefix="tritonkit-export-") as scratch:
-        build = _Build(recipe, source, Path(scratch), progress)
+        family = family_class(recipe, source, Path(scratch), progress)
+        shipped = serving_files(source.folder, task.inputs, Path(scratch) / "serving")
         outcomes = []
         for index, variant in enumerate(chosen, 1):
             progress(f"[{index}/{len(chosen)}] {model_name(recipe, variant)} …")
-            outcomes.append(build.variant(variant, repository, force=force, allow_failed=allow_failed))
+            outcomes.append(
+                _variant(recipe, source, family, variant, repository, Path(scratch), shipped, force=force,
+                         allow_failed=allow_failed)
+            )  # fmt: skip
             progress(f"      {_summary(outcomes[-1])}")
+    if recipe.text_model is not None:
+        _write_text_model(recipe, recipe.text_model, outcomes, repository, force=force, progress=progress)
     return outcomes
+
+
+def text_model_name(recipe: RecipeSpec) -> str:
+    return f"{recipe.name}_text"
+
+
+def _write_text_model(recipe: RecipeSpec, spec: TextModelSpec, outcomes: list[VariantOutcome], repository: Path,
+                      *, force: bool, progress: Progress) -> None:  # fmt: skip
+    encoder = next(o for o in outcomes if o.record.variant == spec.variant)
+    if encoder.written is None:
+        progress(f"{text_model_name(recipe)}: not written, its encoder {encoder.record.model} failed its gates")
+        return
+    text = write_text_model(
+        repository, text_model_name(recipe), encoder.record.model, spec, recipe.max_sequence_length, force=force
+    )
+    padding = f"buckets {list(text.buckets)}" if text.buckets else "the longest text of each batch"
+    progress(f"{text.ensemble.name}: strings in, tokenized by {text.tokenizer.name} (padded to {padding}, "
+             f"truncated at {text.max_length} tokens), into {encoder.record.model} → {text.ensemble}")  # fmt: skip
 
 
 def _summary(outcome: VariantOutcome) -> str:
@@ -125,304 +142,83 @@ def _summary(outcome: VariantOutcome) -> str:
     )
 
 
-class _Build:
-    """Artifacts shared between variants (fp32, optimized, the reference), built once on demand."""
+def _variant(
+    recipe: RecipeSpec,
+    source: ResolvedSource,
+    family: _Family,
+    variant: VariantName,
+    repository: Path,
+    scratch: Path,
+    shipped: Mapping[str, Path],
+    *,
+    force: bool,
+    allow_failed: bool,
+) -> VariantOutcome:
+    started = time.perf_counter()
+    built = {suffix: VARIANTS[variant].build(graph) for suffix, graph in family.graphs.items()}
+    measured, rows = family.measure(built)
+    task = TASKS[recipe.task]
+    results = gates.check(measured, recipe.gate(variant), task)
+    cpu, features = cpu_description()
+    name = model_name(recipe, variant)
+    details = (
+        {**built[""].details}
+        if list(built) == [""]
+        else {suffix.strip("_"): one.details for suffix, one in built.items()}  # per graph
+    )
+    record = ExportRecord(
+        model=name,
+        variant=variant,
+        task=recipe.task,
+        source=source.description,
+        source_sha256=source.sha256,
+        opset=recipe.opset,
+        tools=tool_versions(),
+        cpu=cpu,
+        cpu_features=features,
+        gates=results,
+        passed=all(r.passed for r in results),
+        file_bytes=sum(one.path.stat().st_size for one in built.values()),
+        export_seconds=round(time.perf_counter() - started, 2),
+        details={**details, "evaluation_rows": rows, "metrics": vars(measured)},
+        created_at=now(),
+    )
+    if not record.passed and not allow_failed:
+        return VariantOutcome(record, None)
+    record_path = record.write(scratch / f"{name}.{RECORD_FILE}")
+    extra = {**shipped, RECORD_FILE: record_path}
+    configs = {suffix: _config(recipe, family, name + suffix, variant, one) for suffix, one in built.items()}
+    models = [
+        write_model(repository, configs[suffix], one.path, extra_files=extra, force=force)
+        for suffix, one in built.items()
+    ]
+    models += [
+        write_model(repository, config, file, extra_files=files, force=force)
+        for config, file, files in family.companions(name, configs, built, extra)
+    ]
+    called = next(model for model in models if model.name == name)
+    note = "GPU variant: served by the NGC container, not the local CPU server" if variant in GPU_VARIANTS else ""
+    return VariantOutcome(record, called, note, tuple(m for m in models if m != called))
 
-    def __init__(self, recipe: RecipeSpec, source: ResolvedSource, scratch: Path, progress: Progress) -> None:
-        self.recipe, self.source, self.scratch, self.progress = recipe, source, scratch, progress
-        self.task: Task = TASKS[recipe.task]
 
-    @cached_property
-    def reference(self) -> Reference:
-        self.progress(f"      PyTorch reference on the evaluation {self.task.modality}s …")
-        batches = self._feeds(self.recipe.evaluation_texts, self.recipe.evaluation_images, 0, _EVALUATION_BATCH)
-        return reference(self.source, self.task, batches)
-
-    @cached_property
-    def calibration(self) -> list[Batch]:
-        return self._feeds(self.recipe.calibration_texts, self.recipe.calibration_images, 1, _CALIBRATION_BATCH)
-
-    # A decoder is gated on prompts instead: each evaluation line alone, greedy-decoded.
-
-    @cached_property
-    def prompts(self) -> list[list[int]]:
-        assert self.recipe.evaluation_texts is not None, "checked by _recipe_problems"
-        return self._prompts(self.recipe.evaluation_texts)[: self.recipe.generation.gate_prompts]
-
-    @cached_property
-    def decoded(self) -> generation.Decoded:
-        self.progress(f"      PyTorch greedy decoding of {len(self.prompts)} evaluation prompts …")
-        return generation.decode_torch(self.source, self.prompts, self.recipe.generation.gate_new_tokens)
-
-    @cached_property
-    def calibration_prompts(self) -> list[list[int]]:
-        """Every calibration line: a token agreement over few prompts is too coarse to rank MatMuls by."""
-        assert self.recipe.calibration_texts is not None, "checked by _recipe_problems"
-        return self._prompts(self.recipe.calibration_texts)
-
-    def _prompts(self, texts: Path) -> list[list[int]]:
-        positions = generation.max_positions(self.source.folder)
-        assert positions is not None, "checked by generation.source_problems"
-        room = min(self.recipe.max_sequence_length, positions - self.recipe.generation.gate_new_tokens)
-        return generation.prompt_ids(self.source.folder, read_texts(texts), room)
-
-    def _decoding_metrics(self, model: Path, prompts: list[list[int]], expected: generation.Decoded
-                          ) -> gates.GenerationMetrics:  # fmt: skip
-        decoded = generation.decode_onnx(model, prompts, self.recipe.generation.gate_new_tokens)
-        return generation.compare(decoded, expected)
-
-    def _feeds(self, texts: Path | None, images: Path | None, half: int, batch_size: int) -> list[Batch]:
-        """Real inputs as model feeds: the text file's lines tokenized, or the photographs' views
-        preprocessed. Without a folder, scikit-image's photographs are split in two halves, one to
-        evaluate on and one to calibrate on, so a calibrated variant is not gated on what it saw."""
-        if self.task.modality == "image":
-            files = image_files(images) if images is not None else sample_photographs()[half::2]
-            photos = [view for file in files for view in views(read_rgb(file))]
-            return pixel_batches(self.source.folder, photos, batch_size)
-        assert texts is not None, "checked by _recipe_problems"
-        return tokenize(self.source.folder, read_texts(texts), self.recipe.max_sequence_length, batch_size)
-
-    @cached_property
-    def sample(self) -> Batch:
-        """Inputs the exporter runs once to size what it left symbolic."""
-        if self.task.generates:
-            return generation.step_feeds(self.prompts[0], len(self.prompts[0]), {}, position_ids=True)
-        return self.reference.batches[0]
-
-    @cached_property
-    def fp32(self) -> Path:
-        self.progress("      exporting fp32 ONNX (optimum) …")
-        return export_fp32(self.source, self.task, self.recipe.opset, self.scratch / "fp32", self.sample)
-
-    @cached_property
-    def fp32_on_calibration(self) -> np.ndarray:
-        return gates.onnx_outputs(self.fp32, self.calibration, self.task)
-
-    @cached_property
-    def fp32_decoded_on_calibration(self) -> generation.Decoded:
-        return generation.decode_onnx(self.fp32, self.calibration_prompts, self.recipe.generation.gate_new_tokens)
-
-    @cached_property
-    def optimized(self) -> tuple[Path, dict[str, int]]:
-        path = self.scratch / "optimized.onnx"
-        return path, variants.optimize(self.fp32, path, variants.optimizer_model_type(self.source.folder))
-
-    @cached_property
-    def prepared(self) -> tuple[Path, list[str]]:
-        """fp32 after ONNX Runtime's quantization pre-processing, and its activation-by-activation MatMuls."""
-        path = self.scratch / "prepared.onnx"
-        # A decoder's projections are GPT-2 Conv1D Gemms: as MatMuls, int8 quantizes them too.
-        return path, variants.prepare_for_quantization(self.fp32, path, gemms_as_matmuls=self.task.generates)
-
-    def variant(self, variant: VariantName, repository: Path, *, force: bool, allow_failed: bool) -> VariantOutcome:
-        started = time.perf_counter()
-        built = VARIANTS[variant].build(self)
-        measured, rows = self._measure(built.path)
-        results = gates.check(measured, self.recipe.gate(variant), self.task)
-        cpu, features = cpu_description()
-        name = model_name(self.recipe, variant)
-        record = ExportRecord(
-            model=name,
-            variant=variant,
-            task=self.recipe.task,
-            source=self.source.description,
-            source_sha256=self.source.sha256,
-            opset=self.recipe.opset,
-            tools=tool_versions(),
-            cpu=cpu,
-            cpu_features=features,
-            gates=results,
-            passed=all(r.passed for r in results),
-            file_bytes=built.path.stat().st_size,
-            export_seconds=round(time.perf_counter() - started, 2),
-            details={**built.details, "evaluation_rows": rows, "metrics": vars(measured)},
-            created_at=now(),
-        )
-        if not record.passed and not allow_failed:
-            return VariantOutcome(record, None)
-        record_path = record.write(self.scratch / f"{name}.{RECORD_FILE}")
-        extra = {**serving_files(self.fp32.parent), RECORD_FILE: record_path}
-        config = self._config(name, variant, built)
-        written = write_model(repository, config, built.path, extra_files=extra, force=force)
-        note = "GPU variant: served by the NGC container, not the local CPU server" if variant in GPU_VARIANTS else ""
-        generator = None
-        if self.task.generates:
-            streaming = generation.generator_config(
-                name, generation.read_decoder(built.onnx), self.source.folder, self.recipe.generation
-            )
-            tokenizer = serving_files(self.fp32.parent)  # clients find the tokenizer beside the model they call
-            generator = write_model(
-                repository, streaming, generation.GENERATOR_SOURCE, extra_files=tokenizer, force=force
-            )
-        return VariantOutcome(record, written, note, generator)
-
-    def _measure(self, model: Path) -> tuple[gates.Metrics | gates.GenerationMetrics, int]:
-        """The variant's gate figures, and how many rows (texts, tokens, images) they cover."""
-        if self.task.generates:
-            tokens = sum(len(continuation) for continuation in self.decoded.tokens)
-            return self._decoding_metrics(model, self.prompts, self.decoded), tokens
-        return gates.metrics(self._outputs(model), self.reference.output), len(self.reference.output)
-
-    def _outputs(self, model: Path) -> np.ndarray:
-        """The served artifact itself runs on the evaluation texts, a TensorRT plan included."""
-        if model.suffix == ".plan":
-            from tritonkit.export import tensorrt
-
-            return tensorrt.plan_outputs(model, self.reference.batches, self.task)
-        return gates.onnx_outputs(model, self.reference.batches, self.task)
-
-    def _config(self, name: str, variant: VariantName, built: _Built) -> ModelConfig:
-        knobs = self.recipe.knobs or profiles.profile(self.recipe.profile)
-        knobs = knobs.warmed_up_at(self.recipe.max_sequence_length)  # the longest sequence it serves
-        if variant in GPU_VARIANTS:
-            knobs = _on_gpu(knobs)
-        signature = read_signature(built.onnx)
-        if knobs.max_batch_size and not signature.batchable:
-            knobs = knobs.without_batching()
-        if self.task.generates:
-            # Each request carries its own batch and past length, so a decoder does not batch; and
-            # its mask is past + new tokens long, which warmup's one size for every dynamic dim
-            # cannot express (the generator's first streams warm it instead).
-            knobs = knobs.without_batching().model_copy(update={"warmup": None})
-        config = model_config.build_config(name, signature, knobs)
-        if variant == "tensorrt":
-            from tritonkit.export import tensorrt
-
-            if built.path.suffix == ".plan":
-                return tensorrt.plan_config(config)
-            tensorrt.add_tensorrt_accelerator(
-                config, max_batch_size=knobs.max_batch_size, max_sequence_length=self.recipe.max_sequence_length
-            )
-            if self.task.generates:  # the cache inputs are 4-D, and the mask spans past + new tokens
-                positions = generation.max_positions(self.source.folder)
-                assert positions is not None, "checked by generation.source_problems"
-                shapes = generation.tensorrt_profiles(
-                    generation.read_decoder(built.onnx), [t.name for t in config.input], positions
-                )
-                config.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters.update(shapes)
-        return config
-
-    # -- one builder per variant ---------------------------------------------------------------
-
-    def build_fp32(self) -> _Built:
-        return _Built(self.fp32, self.fp32, {})
-
-    def build_optimized(self) -> _Built:
-        path, fusions = self.optimized
-        return _Built(path, path, {"fusions": fusions})
-
-    def build_fp16(self) -> _Built:
-        path = self.scratch / "fp16.onnx"
-        variants.fp16(self.optimized[0], path)
-        return _Built(path, path, {"fusions": self.optimized[1], "io": "float32 inputs and outputs"})
-
-    def build_int8_dynamic(self) -> _Built:
-        path = self.scratch / "int8_dynamic.onnx"
-        prepared, _ = self.prepared
-        outcome = quantize_until_gate(
-            lambda out, keep: variants.int8_dynamic(prepared, out, keep),
-            self._calibration_score("int8_dynamic"),
-            weight_matmuls(prepared),
-            path,
-        )
-        return _Built(path, path, _quantization_details(outcome))
-
-    def build_int8_static(self) -> _Built:
-        path = self.scratch / "int8_static.onnx"
-        prepared, activation_matmuls = self.prepared
-        outcome = quantize_until_gate(
-            lambda out, keep: variants.int8_static(prepared, out, self.calibration, activation_matmuls + keep),
-            self._calibration_score("int8_static"),
-            weight_matmuls(prepared),
-            path,
-        )
-        calibrated_on = sum(len(next(iter(b.values()))) for b in self.calibration)  # texts or images
-        return _Built(path, path, {**_quantization_details(outcome), "calibration_inputs": calibrated_on})
-
-    def build_distilled(self) -> _Built:
-        from tritonkit.export.distill import layer_dropped_student
-
-        spec = self.recipe.distillation
-        self.progress(f"      student: 1 of every {spec.keep_every} layers kept, {spec.steps} distillation steps …")
-        student = layer_dropped_student(
-            self.source, self.task, spec, self.scratch / "student", max_length=self.recipe.max_sequence_length
-        )
-        path = export_fp32(
-            resolve_source(SourceSpec(path=student.folder)),
-            self.task,
-            self.recipe.opset,
-            self.scratch / "distilled",
-            self.reference.batches[0],
-        )
-        details: dict[str, object] = {
-            "kept_layers": student.kept_layers,
-            "distilled_on": str(spec.text_file) if student.final_loss is not None else None,
-            "steps": spec.steps if student.final_loss is not None else 0,
-            "final_loss": student.final_loss,
-        }
-        return _Built(path, path, details)
-
-    def build_tensorrt(self) -> _Built:
+def _config(recipe: RecipeSpec, family: _Family, name: str, variant: VariantName, built: Built) -> ModelConfig:
+    knobs = recipe.knobs or profiles.profile(recipe.profile)
+    knobs = knobs.warmed_up_at(recipe.max_sequence_length)  # the longest sequence it serves
+    if variant in GPU_VARIANTS:
+        knobs = _on_gpu(knobs)
+    signature = read_signature(built.onnx)
+    if knobs.max_batch_size and not signature.batchable:
+        knobs = knobs.without_batching()
+    config = model_config.build_config(name, signature, family.knobs(knobs))
+    if variant == "tensorrt":
         from tritonkit.export import tensorrt
 
-        if self.task.generates:
-            # tensorrt.build_plan profiles [batch, sequence] inputs only; a decoder's cache is 4-D.
-            self.progress("      TensorRT: a decoder is served by ONNX Runtime's TensorRT execution accelerator")
-            return _Built(self.fp32, self.fp32, {"engine": "onnxruntime-tensorrt-accelerator"})
-        if not tensorrt.gpu_available():
-            self.progress("      TensorRT plan: built on a GPU host only; writing the ONNX model with ONNX Runtime's "
-                          "TensorRT execution accelerator configured instead")  # fmt: skip
-            return _Built(self.fp32, self.fp32, {"engine": "onnxruntime-tensorrt-accelerator"})
-        knobs = self.recipe.knobs or profiles.profile(self.recipe.profile)
-        plan = tensorrt.build_plan(
-            self.fp32,
-            self.scratch / "model.plan",
-            max_batch_size=knobs.max_batch_size,
-            max_sequence_length=self.recipe.max_sequence_length,
-        )
-        return _Built(plan, self.fp32, {"engine": "tensorrt-plan"})
-
-    def _calibration_score(self, variant: VariantName) -> Callable[[Path], tuple[bool, float]]:
-        """Gate check of a quantized candidate on the calibration texts, against the fp32 graph, with
-        part of the allowed loss in reserve (see _with_margin); the evaluation texts are checked
-        separately, after."""
-        gate = _with_margin(self.recipe.gate(variant))
-
-        def score(candidate: Path) -> tuple[bool, float]:
-            if self.task.generates:
-                decoding = self._decoding_metrics(candidate, self.calibration_prompts, self.fp32_decoded_on_calibration)
-                passed = all(r.passed for r in gates.check(decoding, gate, self.task))
-                return passed, decoding.mean_cosine + decoding.token_agreement
-            measured = gates.metrics(
-                gates.onnx_outputs(candidate, self.calibration, self.task), self.fp32_on_calibration
-            )
-            passed = all(r.passed for r in gates.check(measured, gate, self.task))
-            return passed, measured.min_cosine + measured.argmax_agreement
-
-        return score
-
-
-def _quantization_details(outcome: Outcome) -> dict[str, object]:
-    return {"float_nodes": list(outcome.float_nodes), "quantization_trials": outcome.trials}
-
-
-def _with_margin(gate: GateSpec) -> GateSpec:
-    """A quarter of the allowed accuracy loss is kept in reserve: the worst of a few dozen
-    calibration texts understates the worst of the evaluation texts (measured on MiniLM: with no
-    reserve the evaluation min cosine missed 0.98; with half in reserve twice as many MatMuls
-    stayed float, for no gain the gate asks for)."""
-
-    def tighter(bound: float | None) -> float | None:
-        return None if bound is None else 1 - (1 - bound) * 0.75
-
-    return gate.model_copy(
-        update={
-            "min_mean_cosine": tighter(gate.min_mean_cosine),
-            "min_cosine": tighter(gate.min_cosine),
-            "min_argmax_agreement": tighter(gate.min_argmax_agreement),
-            "min_token_agreement": tighter(gate.min_token_agreement),
-        }
-    )
+        if built.path.suffix == ".plan":
+            return tensorrt.plan_config(config)
+        tensorrt.add_tensorrt_accelerator(config, signature, max_batch_size=knobs.max_batch_size,
+                                          max_sequence_length=recipe.max_sequence_length)  # fmt: skip
+        family.configure(config, built, variant)
+    return config
 
 
 def _on_gpu(knobs: ServingKnobs) -> ServingKnobs:
@@ -432,40 +228,250 @@ def _on_gpu(knobs: ServingKnobs) -> ServingKnobs:
     )
 
 
+# -- the families -----------------------------------------------------------------------------------
+
+
+class _Family(Protocol):
+    """One kind of task: the graphs it exports, and how a variant of them is gated and served."""
+
+    graphs: dict[str, Graph]  # by the suffix of each graph's Triton model name ("": the variant's name)
+
+    def __init__(self, recipe: RecipeSpec, source: ResolvedSource, scratch: Path, progress: Progress) -> None: ...
+
+    @staticmethod
+    def model_names(name: str) -> list[str]:
+        """Every model a variant named `name` writes."""
+
+    def measure(self, built: Mapping[str, Built]) -> tuple[Measured, int]:
+        """The variant's gate figures, and how many rows (texts, tokens, images) they cover."""
+
+    def knobs(self, knobs: ServingKnobs) -> ServingKnobs:
+        """The profile's knobs as this kind of graph can be served with them."""
+
+    def configure(self, config: ModelConfig, built: Built, variant: VariantName) -> None:
+        """A GPU accelerator's settings beyond the batch and sequence axes tensorrt gives."""
+
+    def companions(self, name: str, configs: Mapping[str, ModelConfig], built: Mapping[str, Built],
+                   extra: Mapping[str, Path]) -> list[Companion]:  # fmt: skip
+        """The models written beside the graphs'."""
+
+
+class _Inputs:
+    """The recipe's real inputs as feeds: text lines tokenized, or photographs' views prepared.
+    Without a folder, scikit-image's photographs are split in two halves, one to evaluate on and
+    one to calibrate on, so a calibrated variant is not gated on what it saw."""
+
+    def __init__(self, recipe: RecipeSpec, folder: Path, modality: Input, leading_texts: Sequence[str] = ()) -> None:
+        self.recipe, self.folder, self.modality, self.leading = recipe, folder, modality, list(leading_texts)
+
+    def evaluation(self) -> list[Batch]:
+        return self._feeds(self.recipe.evaluation_texts, self.recipe.evaluation_images, 0, _EVALUATION_BATCH)
+
+    def calibration(self) -> list[Batch]:
+        return self._feeds(self.recipe.calibration_texts, self.recipe.calibration_images, 1, _CALIBRATION_BATCH)
+
+    def _feeds(self, texts: Path | None, images: Path | None, half: int, batch_size: int) -> list[Batch]:
+        if self.modality == "image":
+            files = image_files(images) if images is not None else sample_photographs()[half::2]
+            return photograph_batches(self.folder, files, batch_size)
+        assert texts is not None, "checked by _recipe_problems"
+        lines = (self.leading if half == 0 else []) + read_texts(texts)
+        return tokenize(self.folder, lines, self.recipe.max_sequence_length, batch_size)
+
+
+class _Encoder:
+    """One encoder graph, gated on its output rows."""
+
+    def __init__(self, recipe: RecipeSpec, source: ResolvedSource, scratch: Path, progress: Progress) -> None:
+        task = TASKS[recipe.task]
+        inputs = _Inputs(recipe, source.folder, next(iter(task.inputs)))
+        self.gating = RowGating(source, task, inputs.evaluation, inputs.calibration, progress)
+        self.graphs = {"": Graph(recipe, source, task, self.gating, scratch, progress)}
+
+    @staticmethod
+    def model_names(name: str) -> list[str]:
+        return [name]
+
+    def measure(self, built: Mapping[str, Built]) -> tuple[Measured, int]:
+        return self.gating.measure(built[""].path)
+
+    def knobs(self, knobs: ServingKnobs) -> ServingKnobs:
+        return knobs
+
+    def configure(self, config: ModelConfig, built: Built, variant: VariantName) -> None:
+        return None
+
+    def companions(self, name: str, configs: Mapping[str, ModelConfig], built: Mapping[str, Built],
+                   extra: Mapping[str, Path]) -> list[Companion]:  # fmt: skip
+        return []
+
+
+class _Decoder:
+    """A KV-cache decoder gated by greedy decoding, with its streaming generator model beside it."""
+
+    def __init__(self, recipe: RecipeSpec, source: ResolvedSource, scratch: Path, progress: Progress) -> None:
+        self.recipe, self.source = recipe, source
+        positions = generation.max_positions(source.folder)
+        assert positions is not None, "checked by generation.source_problems"
+        self.positions = positions
+        room = min(recipe.max_sequence_length, positions - recipe.generation.gate_new_tokens)
+
+        def prompts(texts: Path | None) -> Callable[[], list[list[int]]]:
+            assert texts is not None, "checked by _recipe_problems"
+            return lambda: generation.prompt_ids(source.folder, read_texts(texts), room)
+
+        task = TASKS[recipe.task]
+        self.gating = GreedyGating(
+            source, task, recipe.generation, prompts(recipe.evaluation_texts), prompts(recipe.calibration_texts),
+            progress,
+        )  # fmt: skip
+        self.graphs = {"": Graph(recipe, source, task, self.gating, scratch, progress)}
+
+    @staticmethod
+    def model_names(name: str) -> list[str]:
+        return [name, generation.generator_name(name)]
+
+    def measure(self, built: Mapping[str, Built]) -> tuple[Measured, int]:
+        return self.gating.measure(built[""].path)
+
+    def knobs(self, knobs: ServingKnobs) -> ServingKnobs:
+        # Each request carries its own batch and past length, so a decoder does not batch; and its
+        # mask is past + new tokens long, which warmup's one size for every dynamic dim cannot
+        # express (the generator's first streams warm it instead).
+        return knobs.without_batching().model_copy(update={"warmup": None})
+
+    def configure(self, config: ModelConfig, built: Built, variant: VariantName) -> None:
+        # The cache inputs are 4-D, and the mask spans past + new tokens.
+        shapes = generation.tensorrt_profiles(
+            generation.read_decoder(built.onnx), [t.name for t in config.input], self.positions
+        )
+        config.optimization.execution_accelerators.gpu_execution_accelerator[0].parameters.update(shapes)
+
+    def companions(self, name: str, configs: Mapping[str, ModelConfig], built: Mapping[str, Built],
+                   extra: Mapping[str, Path]) -> list[Companion]:  # fmt: skip
+        decoder = generation.read_decoder(built[""].onnx)
+        streaming = generation.generator_config(name, decoder, self.source.folder, self.recipe.generation)
+        tokenizer = {k: v for k, v in extra.items() if k.startswith("tokenizer/")}  # clients tokenize with it
+        return [(streaming, generation.GENERATOR_SOURCE, tokenizer)]
+
+
+class _ZeroShot(_Encoder):
+    """CLIP's text and image towers, each gated on its embeddings, and the model composed from
+    them, gated on the similarities of the evaluation images to the labels."""
+
+    def __init__(self, recipe: RecipeSpec, source: ResolvedSource, scratch: Path, progress: Progress) -> None:
+        assert recipe.labels is not None, "checked by _recipe_problems"
+        self.recipe, self.source, self.scratch, self.labels = recipe, source, scratch, recipe.labels
+        text = _Inputs(recipe, source.folder, "text", leading_texts=self.labels)  # the labels are rows 0..n-1
+        image = _Inputs(recipe, source.folder, "image")
+        self.towers = {
+            tower.suffix: RowGating(source, tower, inputs.evaluation, inputs.calibration, progress)
+            for tower, inputs in ((zero_shot.TEXT_TOWER, text), (zero_shot.IMAGE_TOWER, image))
+        }
+        self.graphs = {
+            tower.suffix: Graph(
+                recipe, source, tower, self.towers[tower.suffix], scratch / tower.suffix.strip("_"), progress,
+                exporter=partial(zero_shot.export_tower, source, tower, recipe.opset),
+            )
+            for tower in (zero_shot.TEXT_TOWER, zero_shot.IMAGE_TOWER)
+        }  # fmt: skip
+
+    @staticmethod
+    def model_names(name: str) -> list[str]:
+        return [name, *(name + tower.suffix for tower in (zero_shot.TEXT_TOWER, zero_shot.IMAGE_TOWER))]
+
+    @cached_property
+    def label_tokens(self) -> Batch:
+        (tokens,) = tokenize(self.source.folder, list(self.labels), self.recipe.max_sequence_length, len(self.labels))
+        return tokens
+
+    @cached_property
+    def expected(self) -> zero_shot.Similarities:
+        images = self.towers[zero_shot.IMAGE_TOWER.suffix].reference.batches
+        return zero_shot.reference_similarities(self.source, self.label_tokens, images)
+
+    def measure(self, built: Mapping[str, Built]) -> tuple[Measured, int]:
+        text, image = (self.towers[t.suffix] for t in (zero_shot.TEXT_TOWER, zero_shot.IMAGE_TOWER))
+        text_rows, image_rows = (tower.outputs(built[suffix].path) for suffix, tower in self.towers.items())
+        combined = zero_shot.metrics(
+            gates.metrics(text_rows, text.reference.output),
+            gates.metrics(image_rows, image.reference.output),
+            text_rows[: len(self.labels)],
+            image_rows,
+            self.expected,
+            (len(text_rows), len(image_rows)),
+        )
+        return combined, len(text_rows) + len(image_rows)
+
+    def companions(self, name: str, configs: Mapping[str, ModelConfig], built: Mapping[str, Built],
+                   extra: Mapping[str, Path]) -> list[Companion]:  # fmt: skip
+        text, image = (configs[t.suffix] for t in (zero_shot.TEXT_TOWER, zero_shot.IMAGE_TOWER))
+        composed = zero_shot.composed_config(name, image, text, self.expected.logit_scale, len(self.labels))
+        files = {**extra, **zero_shot.label_files(self.labels, self.label_tokens, self.scratch)}
+        return [(composed, zero_shot.COMPOSED_SOURCE, files)]
+
+
+def _family_class(task: Task) -> type[_Family]:
+    if task.generates:
+        return _Decoder
+    return _ZeroShot if task.inputs == {"text", "image"} else _Encoder
+
+
+def _source_problems(recipe: RecipeSpec, source: ResolvedSource) -> list[str]:
+    """What the task needs of the source that it lacks."""
+    task = TASKS[recipe.task]
+    if task.library == "sentence_transformers" and source.library != "sentence_transformers":
+        others = ", ".join(name for name, t in TASKS.items() if t.library == "transformers")
+        return [
+            f"task {recipe.task} needs a sentence-transformers folder (modules.json with pooling), and "
+            f"{source.description} is a plain transformers one; use another task ({others})"
+        ]
+    problems = fit_problems(source.folder, task, recipe.task)
+    if task.generates:
+        problems += generation.source_problems(source.folder, recipe.generation)
+    if _family_class(task) is _ZeroShot:
+        problems += zero_shot.source_problems(source.folder, recipe.max_sequence_length)
+    return problems
+
+
 @dataclass(frozen=True)
 class Variant:
-    build: Callable[[_Build], _Built]
+    build: Callable[[Graph], Built]
     # int8 keeps float the MatMuls that cost accuracy on real calibration inputs: only it reads them.
     calibrated: bool = False
-    modalities: frozenset[Modality] = frozenset(get_args(Modality))  # the tasks' inputs it applies to
+    inputs: frozenset[Input] = frozenset({"text", "image"})  # the task inputs it applies to
     decoders: bool = True  # it applies to a generating task's KV-cache decoder too
 
     def applies_to(self, task: Task) -> bool:
-        return task.modality in self.modalities and (self.decoders or not task.generates)
+        return task.inputs <= self.inputs and (self.decoders or not task.generates)
 
 
 VARIANTS: dict[VariantName, Variant] = {
-    "fp32": Variant(_Build.build_fp32),
-    "optimized": Variant(_Build.build_optimized),
-    "int8_dynamic": Variant(_Build.build_int8_dynamic, calibrated=True),
+    "fp32": Variant(Graph.build_fp32),
+    "optimized": Variant(Graph.build_optimized),
+    "int8_dynamic": Variant(Graph.build_int8_dynamic, calibrated=True),
     # Its calibration reads batches of encoder inputs, not a decoder's steps with their cache.
-    "int8_static": Variant(_Build.build_int8_static, calibrated=True, decoders=False),
-    "fp16": Variant(_Build.build_fp16),
+    "int8_static": Variant(Graph.build_int8_static, calibrated=True, decoders=False),
+    "fp16": Variant(Graph.build_fp16),
     # Its student is trained on a text file (distillation.text_file) to match an encoder's outputs.
-    "distilled": Variant(_Build.build_distilled, modalities=frozenset({"text"}), decoders=False),
-    "tensorrt": Variant(_Build.build_tensorrt),
+    "distilled": Variant(Graph.build_distilled, inputs=frozenset({"text"}), decoders=False),
+    "tensorrt": Variant(Graph.build_tensorrt),
 }
 assert set(VARIANTS) == set(get_args(VariantName)), "every variant name has its entry"
+_INPUT_FIELDS: dict[Input, tuple[str, str]] = {
+    "text": ("evaluation_texts", "calibration_texts"),
+    "image": ("evaluation_images", "calibration_images"),
+}
 
 
 def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[str]:
     """What the task and the chosen variants need that the recipe lacks or cannot use, all of it."""
     task = TASKS[recipe.task]
-    modality = task.modality
     problems = [
-        f"variant {variant} applies to {' and '.join(sorted(VARIANTS[variant].modalities))} tasks, not to {recipe.task}"
+        f"variant {variant} applies to {' and '.join(sorted(VARIANTS[variant].inputs))} tasks, "
+        f"not to {recipe.task} ({task.modality})"
         for variant in chosen
-        if modality not in VARIANTS[variant].modalities
+        if not task.inputs <= VARIANTS[variant].inputs
     ]
     problems += [
         f"variant {variant} applies to encoder tasks, not to {recipe.task} (a KV-cache decoder)"
@@ -474,11 +480,16 @@ def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[
     ]
     if not task.generates and "generation" in recipe.model_fields_set:
         problems.append(f"generation: only text-generation decodes; {recipe.task} does not")
-    inputs = {"text": ("evaluation_texts", "calibration_texts"), "image": ("evaluation_images", "calibration_images")}
-    for other, fields in inputs.items():
-        if other != modality:
-            problems += [f"{f}: {recipe.task} takes {modality} inputs" for f in fields if getattr(recipe, f)]
-    if modality == "text":  # images default to scikit-image's photographs; text has no default
+    problems += _text_model_problems(recipe, task, chosen)
+    zero_shot_task = _family_class(task) is _ZeroShot
+    if zero_shot_task and recipe.labels is None:
+        problems.append(f"labels: task {recipe.task} scores images against labels (at least 2 texts)")
+    if not zero_shot_task and recipe.labels is not None:
+        problems.append(f"labels: only zero-shot-image-classification takes labels; {recipe.task} does not")
+    for kind, fields in _INPUT_FIELDS.items():
+        if kind not in task.inputs:
+            problems += [f"{f}: {recipe.task} takes {task.modality} inputs" for f in fields if getattr(recipe, f)]
+    if "text" in task.inputs:  # images default to scikit-image's photographs; text has no default
         if recipe.evaluation_texts is None:
             problems.append(f"evaluation_texts: task {recipe.task} is gated on real text (a file, a line each)")
         problems += [
@@ -486,4 +497,37 @@ def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[
             for variant in chosen
             if VARIANTS[variant].calibrated and recipe.calibration_texts is None
         ]
+    if "image" in task.inputs:
+        problems += _image_problems(recipe, chosen)
+    return problems
+
+
+def _text_model_problems(recipe: RecipeSpec, task: Task, chosen: Sequence[VariantName]) -> list[str]:
+    spec = recipe.text_model
+    if spec is None:
+        return []
+    if _family_class(task) is not _Encoder or task.inputs != {"text"}:
+        return [f"text_model: strings go into a text encoder; {recipe.task} is not one"]
+    problems = []
+    if spec.variant not in chosen:
+        problems.append(f"text_model.variant {spec.variant} is not among the variants exported ({', '.join(chosen)})")
+    too_long = [b for b in spec.buckets if b > recipe.max_sequence_length]
+    if spec.padding == "buckets" and too_long:
+        problems.append(f"text_model.buckets {too_long}: longer than max_sequence_length {recipe.max_sequence_length}, "
+                        "where texts are truncated")  # fmt: skip
+    return problems
+
+
+def _image_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[str]:
+    """Every photograph the export will read, checked by its header now: a bad one found mid-export
+    would leave the variants before it written."""
+    folders = [recipe.evaluation_images]
+    if any(VARIANTS[variant].calibrated for variant in chosen):
+        folders.append(recipe.calibration_images)
+    problems: list[str] = []
+    for folder in dict.fromkeys(folders):
+        try:
+            problems += header_problems(image_files(folder))
+        except InputError as exc:
+            problems.append(str(exc))
     return problems

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,8 +38,19 @@ def resolve_source(source: SourceSpec) -> ResolvedSource:
         raise InputError(f"source ({description}): {state} (expected a folder saved with save_pretrained)")
     if not (folder / "config.json").is_file():
         raise InputError(f"source ({description}): {folder} has no config.json (expected a save_pretrained folder)")
+    _check_config(folder / "config.json", description)
     library: Library = "sentence_transformers" if (folder / "modules.json").is_file() else "transformers"
     return ResolvedSource(folder, description, library, folder_sha256(folder))
+
+
+def _check_config(path: Path, description: str) -> None:
+    """config.json is a JSON object: everything after reads it without asking again."""
+    try:
+        config = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"source ({description}): {path} is not JSON ({type(exc).__name__})") from None
+    if not isinstance(config, dict):
+        raise InputError(f"source ({description}): {path} holds a JSON {type(config).__name__}; expected an object")
 
 
 def folder_sha256(folder: Path) -> str:

@@ -19,10 +19,10 @@ GateName = Literal[
     "max_abs_diff", "min_mean_cosine", "min_cosine", "min_argmax_agreement", "min_top5_overlap", "min_token_agreement"
 ]
 Library = Literal["sentence_transformers", "transformers"]
-Modality = Literal["text", "image"]  # what the gates' real inputs are: tokenized text, or photographs
+Input = Literal["text", "image"]  # what the gates' real inputs are: tokenized text, or photographs
 # Cosine and max |diff| compare vectors (embeddings, hidden states); argmax agreement compares
 # classes (logits). Argmax of an embedding is noise, cosine of two logits too.
-_VECTORS: tuple[GateName, ...] = ("max_abs_diff", "min_mean_cosine", "min_cosine")
+VECTORS: tuple[GateName, ...] = ("max_abs_diff", "min_mean_cosine", "min_cosine")
 _CLASSES: tuple[GateName, ...] = ("max_abs_diff", "min_argmax_agreement")
 
 
@@ -34,10 +34,15 @@ class Task:
     gates: tuple[GateName, ...]
     library: Library  # what the source must be: a sentence-transformers folder, or any transformers one
     auto_class: str  # the transformers class of the PyTorch reference (sentence-transformers: unused)
-    modality: Modality = "text"
+    inputs: frozenset[Input] = frozenset({"text"})
     # A decoder with a KV cache: gated by greedy decoding (export.generation), served with a
     # streaming generator model beside it.
     generates: bool = False
+
+    @property
+    def modality(self) -> str:
+        """Its inputs in words: text, image, or image and text."""
+        return " and ".join(sorted(self.inputs))
 
     def rows(self, output: np.ndarray, batch: Batch) -> np.ndarray:
         """One row per text, or per real token for a per-token output: what the gates compare, and
@@ -52,9 +57,9 @@ class Task:
 
 TASKS: dict[TaskName, Task] = {
     "sentence-embedding": Task(
-        "feature-extraction", "sentence_embedding", False, _VECTORS, "sentence_transformers", "SentenceTransformer"
+        "feature-extraction", "sentence_embedding", False, VECTORS, "sentence_transformers", "SentenceTransformer"
     ),
-    "feature-extraction": Task("feature-extraction", "last_hidden_state", True, _VECTORS, "transformers", "AutoModel"),
+    "feature-extraction": Task("feature-extraction", "last_hidden_state", True, VECTORS, "transformers", "AutoModel"),
     "text-classification": Task(
         "text-classification", "logits", False, _CLASSES, "transformers", "AutoModelForSequenceClassification"
     ),
@@ -69,7 +74,7 @@ TASKS: dict[TaskName, Task] = {
         (*_CLASSES, "min_top5_overlap"),
         "transformers",
         "AutoModelForImageClassification",
-        modality="image",
+        inputs=frozenset({"image"}),
     ),
     # Greedy decoding through the exported KV-cache loop: the tokens, and the first step's logits.
     "text-generation": Task(
@@ -80,6 +85,17 @@ TASKS: dict[TaskName, Task] = {
         "transformers",
         "AutoModelForCausalLM",
         generates=True,
+    ),
+    # CLIP's towers, each gated on its embeddings (export.zero_shot's TOWERS), and the similarities
+    # of the evaluation images to the labels: argmax agreement.
+    "zero-shot-image-classification": Task(
+        "",  # not Optimum's single graph: the towers are exported one by one (export.zero_shot)
+        "logits_per_image",
+        False,
+        ("max_abs_diff", "min_mean_cosine", "min_cosine", "min_argmax_agreement"),
+        "transformers",
+        "CLIPModel",
+        inputs=frozenset({"text", "image"}),
     ),
 }
 assert set(TASKS) == set(get_args(TaskName)), "every task name has its entry"

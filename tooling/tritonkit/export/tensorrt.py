@@ -1,13 +1,14 @@
 """TensorRT: a `tensorrt_plan` engine where a GPU and the tensorrt package exist, otherwise the ONNX
 model served by ONNX Runtime's TensorRT execution accelerator (configured in config.pbtxt).
 
-Both cover the same shapes: batch 1..max_batch_size, sequence 1..max_sequence_length, tuned for
-half of each (the dynamic batcher rarely fills the largest batch).
+Both cover the same shapes: batch 1..max_batch_size, sequence 1..max_sequence_length (an image's
+fixed size as it is), tuned for half of each (the dynamic batcher rarely fills the largest batch).
 """
 
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ import numpy as np
 from tritonkit.errors import InputError
 from tritonkit.export.tasks import Batch, Task
 from tritonkit.triton.model_config import ModelConfig
+from tritonkit.triton.onnx_signature import OnnxSignature
 
 PLAN_FILE = "model.plan"
 _WORKSPACE_BYTES = 1 << 30
@@ -29,13 +31,18 @@ def gpu_available() -> bool:
     return bool(torch.cuda.is_available())
 
 
-def profile_shapes(max_batch_size: int, max_sequence_length: int) -> dict[str, tuple[int, int]]:
-    """min/opt/max [batch, sequence] of the optimization profile."""
+def profile_shapes(dims: Sequence[int], max_batch_size: int, max_sequence_length: int) -> dict[str, tuple[int, ...]]:
+    """min/opt/max shape of one input of the optimization profile: its first axis the batch, any
+    other dynamic (-1) axis a sequence, fixed axes (an image's channels and size) as they are."""
     batch = max(max_batch_size, 1)
-    return {
+    sizes = {
         "min": (1, 1),
         "opt": (max(batch // 2, 1), max(max_sequence_length // 2, 1)),
         "max": (batch, max_sequence_length),
+    }
+    return {
+        which: tuple(first if axis == 0 else (sequence if dim < 0 else dim) for axis, dim in enumerate(dims))
+        for which, (first, sequence) in sizes.items()
     }
 
 
@@ -54,14 +61,10 @@ def build_plan(onnx_path: Path, output: Path, *, max_batch_size: int, max_sequen
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, _WORKSPACE_BYTES)
     if builder.platform_has_fast_fp16:
         config.set_flag(trt.BuilderFlag.FP16)
-    shapes = profile_shapes(max_batch_size, max_sequence_length)
     profile = builder.create_optimization_profile()
     for index in range(network.num_inputs):
         tensor = network.get_input(index)
-        if len(tensor.shape) != 2:
-            raise InputError(
-                f"{onnx_path}: input {tensor.name} has shape {tuple(tensor.shape)}; expected [batch, sequence]"
-            )
+        shapes = profile_shapes(tuple(tensor.shape), max_batch_size, max_sequence_length)
         profile.set_shape(tensor.name, shapes["min"], shapes["opt"], shapes["max"])
     config.add_optimization_profile(profile)
     engine = builder.build_serialized_network(network, config)
@@ -109,11 +112,12 @@ def plan_config(config: ModelConfig) -> ModelConfig:
     return plan
 
 
-def add_tensorrt_accelerator(config: ModelConfig, *, max_batch_size: int, max_sequence_length: int) -> None:
+def add_tensorrt_accelerator(
+    config: ModelConfig, signature: OnnxSignature, *, max_batch_size: int, max_sequence_length: int
+) -> None:
     """ONNX Runtime's TensorRT execution provider for this model on a GPU host: FP16, a cached engine
     and an explicit profile, so batches the dynamic batcher forms never trigger a rebuild."""
-    shapes = profile_shapes(max_batch_size, max_sequence_length)
-    inputs = [tensor.name for tensor in config.input]
+    shapes = {t.name: profile_shapes(t.dims, max_batch_size, max_sequence_length) for t in signature.inputs}
     accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add()
     accelerator.name = "tensorrt"
     parameters = {
@@ -122,8 +126,10 @@ def add_tensorrt_accelerator(config: ModelConfig, *, max_batch_size: int, max_se
         "trt_engine_cache_enable": "true",
         "trt_engine_cache_path": f"{_ENGINE_CACHE}/{config.name}",
         **{
-            f"trt_profile_{which}_shapes": ",".join(f"{name}:{shape[0]}x{shape[1]}" for name in inputs)
-            for which, shape in shapes.items()
+            f"trt_profile_{which}_shapes": ",".join(
+                f"{name}:{'x'.join(str(d) for d in shape[which])}" for name, shape in shapes.items()
+            )
+            for which in ("min", "opt", "max")
         },
     }
     accelerator.parameters.update(parameters)

@@ -21,15 +21,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
 from tokenizers import Encoding, Tokenizer
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import triton_to_np_dtype
 
 from tritonkit.errors import InputError
-from tritonkit.images import image_files, read_rgb, views
+from tritonkit.images import header_problems, image_files, read_rgb, views
 from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, read_lines, read_text
-from tritonkit.specs import FilesPayload, ImagesPayload, PayloadSpec, PromptsPayload, RandomPayload, TokensPayload
+from tritonkit.specs import (
+    FilesPayload,
+    ImagesPayload,
+    PayloadSpec,
+    PromptsPayload,
+    RandomPayload,
+    TextsPayload,
+    TokensPayload,
+)
 from tritonkit.triton.model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -94,6 +101,8 @@ def build_pool(spec: PayloadSpec, config: ModelConfig, seed: int) -> PayloadPool
     batching = config.max_batch_size > 0
     if isinstance(spec, TokensPayload):
         return _tokens(spec, config, batching, seed)
+    if isinstance(spec, TextsPayload):
+        return _texts(spec, config, batching, seed)
     if isinstance(spec, PromptsPayload):
         return _prompts(spec, config, seed)
     if isinstance(spec, ImagesPayload):
@@ -133,8 +142,8 @@ def with_model_files(payload: PayloadSpec, model_folder: Path | None) -> Payload
 _TOKEN_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 
 
-def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
-    _check_batch(spec.batch_size, config, batching)
+def _token_inputs(config: ModelConfig, batching: bool) -> list[ModelInput]:
+    """The model's inputs, each one a tokens payload fills, of rank 1 or 2 with the batch."""
     inputs = model_inputs(config)
     unknown = [i.name for i in inputs if i.name not in _TOKEN_FIELDS]
     if unknown:
@@ -142,6 +151,16 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
             f"a tokens payload fills {', '.join(_TOKEN_FIELDS)}; model '{config.name}' also takes "
             f"{', '.join(unknown)}: use a random or files payload"
         )
+    for model_input in inputs:
+        rank = len(model_input.dims) + (1 if batching else 0)
+        if rank not in (1, 2):
+            raise InputError(f"model '{config.name}' input '{model_input.name}' has rank {rank}; token ids need 1 or 2")
+    return inputs
+
+
+def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
+    _check_batch(spec.batch_size, config, batching)
+    inputs = _token_inputs(config, batching)
     longest = spec.batch_size * spec.sequence_length * sum(i.dtype.itemsize for i in inputs)
     _check_pool_size(f"tokens payload for model '{config.name}'", longest, spec.count)
     shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
@@ -157,21 +176,57 @@ def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int)
             _encode_one(tokenizer, texts, rng, spec.lengths == "uniform", spec.min_tokens, spec.sequence_length)
             for _ in range(spec.batch_size)
         ]
-        width = spec.sequence_length if spec.lengths == "fixed" else max(len(e.ids) for e in encodings)
+        width = _width(spec, max(len(e.ids) for e in encodings))
         for encoding in encodings:
             encoding.pad(width, pad_id=pad_id, pad_token=pad_token)
         payload = {}
         for model_input in inputs:
             rows = [getattr(e, _TOKEN_FIELDS[model_input.name]) for e in encodings]
             array = np.asarray(rows, dtype=model_input.dtype)
-            rank = len(model_input.dims) + (1 if batching else 0)
-            if rank not in (1, 2):
-                raise InputError(
-                    f"model '{config.name}' input '{model_input.name}' has rank {rank}; token ids need 1 or 2"
-                )
+            rank = len(model_input.dims) + (1 if batching else 0)  # 1 or 2: checked by _token_inputs
             payload[model_input.name] = array if rank == 2 else array[0]
         payloads.append(payload)
-    description = f"tokens: {spec.texts.name}, lengths {spec.lengths} ≤ {spec.sequence_length}, batch {spec.batch_size}"
+    lengths = f"buckets {list(spec.buckets)}" if spec.lengths == "buckets" else f"lengths {spec.lengths}"
+    description = f"tokens: {spec.texts.name}, {lengths} ≤ {spec.sequence_length}, batch {spec.batch_size}"
+    return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
+
+
+def _width(spec: TokensPayload, longest: int) -> int:
+    """What a request of `longest` tokens is padded to."""
+    if spec.lengths == "fixed":
+        return spec.sequence_length
+    if spec.lengths == "buckets":
+        return next((bucket for bucket in spec.buckets if bucket >= longest), spec.sequence_length)
+    return longest
+
+
+# -- texts -------------------------------------------------------------------------------------
+
+
+def _text_input(config: ModelConfig, batching: bool) -> ModelInput:
+    """The one string input of a `<name>_text` model: one text per batch row."""
+    inputs = model_inputs(config, strings=True)
+    if len(inputs) != 1 or inputs[0].dtype != np.object_ or inputs[0].dims != ((1,) if batching else (-1,)):
+        shapes = ", ".join(f"'{i.name}' {i.dtype} {list(i.dims)}" for i in inputs) or "no inputs"
+        raise InputError(
+            f"model '{config.name}' takes {shapes}; a texts payload fills one string input [1] "
+            "(a <name>_text model: tritonkit add-text-model)"
+        )
+    return inputs[0]
+
+
+def _texts(spec: TextsPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
+    _check_batch(spec.batch_size, config, batching)
+    text_input = _text_input(config, batching)
+    lines = read_lines(spec.texts)
+    _check_pool_size(f"texts payload for model '{config.name}'", spec.batch_size * max(map(len, lines)), spec.count)
+    rng = np.random.default_rng(seed)
+    payloads = []
+    for _ in range(spec.count):
+        rows = [lines[int(i)].encode() for i in rng.integers(0, len(lines), spec.batch_size)]
+        array = np.array(rows, dtype=np.object_)
+        payloads.append({text_input.name: array[:, None] if batching else array})
+    description = f"texts: {spec.texts.name}, batch {spec.batch_size}"
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
 
 
@@ -407,16 +462,6 @@ def _load_processor(folder: Path) -> BaseImageProcessor:
     return processor
 
 
-def _identify(path: Path) -> None:
-    """Pillow knows the file for an image, from its header: decoding every photograph of a large
-    folder would take minutes before a start; the pool decodes those it draws (bounded)."""
-    try:
-        with Image.open(path):
-            pass
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError) as exc:
-        raise InputError(f"{path}: not an image Pillow can read ({type(exc).__name__})") from None
-
-
 # -- random ------------------------------------------------------------------------------------
 
 
@@ -509,9 +554,9 @@ def payload_file_problems(spec: PayloadSpec) -> list[str]:
     if isinstance(spec, ImagesPayload):
         return _image_problems(spec)
     readers: list[Callable[[], object]] = []
-    if isinstance(spec, TokensPayload | PromptsPayload):
+    if isinstance(spec, TokensPayload | PromptsPayload | TextsPayload):
         readers.append(partial(read_lines, spec.texts))
-        if spec.tokenizer is not None:
+        if not isinstance(spec, TextsPayload) and spec.tokenizer is not None:
             readers.append(partial(_load_tokenizer, spec.tokenizer))
     elif isinstance(spec, FilesPayload):
         readers.extend(partial(_read_archive, path) for path in spec.paths)
@@ -526,6 +571,45 @@ def _image_problems(spec: ImagesPayload) -> list[str]:
     attempt(_require_transformers, problems)
     if spec.processor is not None:
         attempt(partial(_read_processor_config, spec.processor), problems)
-    for path in attempt(partial(_photographs, spec.images), problems) or ():
-        attempt(partial(_identify, path), problems)
+    # Headers only: decoding every photograph of a large folder would take minutes before a start;
+    # the pool decodes those it draws (bounded).
+    problems += header_problems(attempt(partial(_photographs, spec.images), problems) or ())
     return problems
+
+
+def fit_problems(spec: PayloadSpec, config: ModelConfig) -> list[str]:
+    """What stops `spec` from fitting the model `config` describes (its batch size, the inputs its
+    kind fills, the generator contract), found from the config alone: the local config.pbtxt before
+    a server starts. build_pool meets the same checks on the served config."""
+    batching = config.max_batch_size > 0
+    checks: list[Callable[[], object]] = []
+    if isinstance(spec, TokensPayload | TextsPayload | ImagesPayload | RandomPayload):
+        checks.append(partial(_check_batch, spec.batch_size, config, batching))
+    if isinstance(spec, TokensPayload):
+        checks.append(partial(_token_inputs, config, batching))
+    elif isinstance(spec, TextsPayload):
+        checks.append(partial(_text_input, config, batching))
+    elif isinstance(spec, PromptsPayload):
+        checks.append(partial(_check_generator, config))
+    elif isinstance(spec, ImagesPayload):
+        checks.append(partial(_image_input, config, batching))
+    elif isinstance(spec, RandomPayload):
+        checks.append(partial(model_inputs, config))  # a string input needs a files payload
+    problems: list[str] = []
+    for check in checks:
+        attempt(check, problems)
+    return problems
+
+
+def longest_prompt(spec: PromptsPayload) -> int:
+    """The most tokens a prompt of this payload's pool can have: max_prompt_tokens for uniform
+    lengths (lines joined, then cut at a drawn length), else its longest line's, cut there as the
+    pool cuts it. An InputError where the texts or the tokenizer cannot be read."""
+    if spec.lengths == "uniform":
+        return spec.max_prompt_tokens
+    if spec.tokenizer is None:
+        raise InputError(f"the {spec.kind} payload needs `tokenizer:`")
+    tokenizer = _load_tokenizer(spec.tokenizer)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(max_length=spec.max_prompt_tokens)
+    return max(len(encoding.ids) for encoding in tokenizer.encode_batch(read_lines(spec.texts)))

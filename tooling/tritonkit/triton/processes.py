@@ -3,7 +3,8 @@
 tritonserver runs in a session (and process group) of its own, so that a terminal's Ctrl-C reaches
 only tritonkit, which then stops the server and every Python-backend stub it forked: stubs ignore
 SIGTERM once orphaned, so the whole group is killed after the server exits. Each server gets its own
-shared-memory prefix, so its regions can be removed without touching another server's.
+shared-memory prefix, so its regions can be removed without touching another server's. SIGTERM to the
+process that owns servers unwinds it as Ctrl-C does, so that each server is stopped (hold_sigterm).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ import errno
 import os
 import signal
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 
 import psutil
 
@@ -109,3 +112,52 @@ def kill_group(pgid: int) -> None:
     deadline = time.monotonic() + _GROUP_EXIT_TIMEOUT_S
     while group_members(pgid) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+# -- SIGTERM while servers run ---------------------------------------------------------------------
+
+# SIGTERM's default action ends a process at once: no `finally` runs, no server is stopped, and its
+# work dir, shared memory and backend stubs stay behind. While servers run in a process that left
+# SIGTERM at that default (a script, a test run), SIGTERM unwinds it as Ctrl-C does, so that every
+# `with LocalServer(...)` stops its server. A process with a handler of its own keeps it (tritonkit's
+# CLI turns SIGTERM into Ctrl-C itself). The default comes back when the last server stops.
+_sigterm_holders: set[object] = set()  # the servers running now (only while SIGTERM is ours)
+_sigterm_lock = threading.Lock()
+_sigterm_owner = 0  # the pid that set the handler: a forked child inherits it, not the servers
+
+
+def hold_sigterm(server: object) -> None:
+    """While `server` runs (until release_sigterm), SIGTERM unwinds as Ctrl-C does, where the
+    process had left it at its default."""
+    global _sigterm_owner
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers: a process that starts servers elsewhere decides
+    with _sigterm_lock:
+        if not _sigterm_holders:
+            if signal.getsignal(signal.SIGTERM) != signal.SIG_DFL:
+                return
+            signal.signal(signal.SIGTERM, _unwind_on_sigterm)
+            _sigterm_owner = os.getpid()
+        _sigterm_holders.add(server)
+
+
+def release_sigterm(server: object) -> None:
+    """`server` stopped; the last one gives SIGTERM its default back (from the main thread; from
+    another, the handler stays and acts as the default would)."""
+    with _sigterm_lock:
+        if server not in _sigterm_holders:
+            return
+        _sigterm_holders.discard(server)
+        mine = signal.getsignal(signal.SIGTERM) == _unwind_on_sigterm
+        if not _sigterm_holders and mine and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _unwind_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    if not _sigterm_holders or os.getpid() != _sigterm_owner:  # no server to stop: end as the default would
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
+    elif callable(signal.getsignal(signal.SIGINT)):
+        signal.raise_signal(signal.SIGINT)  # whoever handles Ctrl-C now: asyncio's runner cancels its task
+    else:
+        raise KeyboardInterrupt  # Ctrl-C is ignored (a shell's background job): SIGTERM must still stop it

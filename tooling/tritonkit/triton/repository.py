@@ -63,7 +63,7 @@ def check_version(version: int) -> None:
 def write_model(
     repository: Path,
     config: ModelConfig,
-    model_file: Path,
+    model_file: Path | None,
     *,
     version: int = 1,
     extra_files: Mapping[str, Path] = {},
@@ -80,12 +80,12 @@ def write_model(
     check_model_name(name)
     check_version(version)
     _check_extra_names(extra_files)
-    if not model_file.is_file():
-        raise InputError(f"{model_file}: model file not found (or not a regular file)")
-    external = external_data_files(model_file) if _is_onnx(config) else {}
-    filename = config.default_model_filename or "model.onnx"
-    if filename in external:
-        raise InputError(f"{model_file}: its external data is named {filename!r}, the name the model file gets")
+    if model_file is None:  # an ensemble: its version folder stays empty
+        if config.platform != "ensemble":
+            raise InputError(f"model {name}: no model file given, and only an ensemble has none")
+        model_files: dict[str, Path] = {}
+    else:
+        model_files = _model_files(config, model_file, version)
     if repository.exists() and not repository.is_dir():
         raise InputError(f"{repository} is not a directory; expected a model repository")
     target = repository / name
@@ -94,7 +94,7 @@ def write_model(
         if (target / str(version)).exists():
             raise InputError(f"{target / str(version)} already exists; pass --force to replace that version")
         _require_same_model_files(target, config, extra_files)
-    files = {f"{version}/{filename}": model_file, **{f"{version}/{r}": s for r, s in external.items()}, **extra_files}
+    files = {**model_files, **extra_files}
     created = [d for d in (repository, *repository.parents) if not d.exists()]
     repository.mkdir(parents=True, exist_ok=True)
     before = repository.stat()
@@ -114,6 +114,17 @@ def write_model(
         raise
     shutil.rmtree(staging, ignore_errors=True)
     return target
+
+
+def _model_files(config: ModelConfig, model_file: Path, version: int) -> dict[str, Path]:
+    """The version folder's files: the model file, and an ONNX graph's external data beside it."""
+    if not model_file.is_file():
+        raise InputError(f"{model_file}: model file not found (or not a regular file)")
+    external = external_data_files(model_file) if _is_onnx(config) else {}
+    filename = config.default_model_filename or "model.onnx"
+    if filename in external:
+        raise InputError(f"{model_file}: its external data is named {filename!r}, the name the model file gets")
+    return {f"{version}/{filename}": model_file, **{f"{version}/{r}": s for r, s in external.items()}}
 
 
 def _stage(staged: Path, existing: Path | None, version: int, config: ModelConfig, files: Mapping[str, Path]) -> Path:

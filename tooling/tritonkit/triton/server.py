@@ -1,5 +1,6 @@
 """A real local tritonserver as a context manager: free loopback ports, a readiness deadline,
-the log attached to every failure, killed with its parent, always stopped.
+the log attached to every failure, killed with its parent, always stopped: on leaving the block, on
+Ctrl-C or SIGTERM (see processes.hold_sigterm), at interpreter exit if never stopped.
 
 Models are under explicit control, so a model can be (re)loaded with a config override without
 restarting the server, and every load is checked: the config the server reports must match the
@@ -8,6 +9,7 @@ one we asked for, field by field.
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import shutil
 import signal
@@ -133,15 +135,18 @@ class LocalServer:
         )
         install = find_install()
         try:
+            processes.hold_sigterm(self)
+            atexit.register(self.stop)  # a server its owner never stopped: stopped at exit
             self._launch(install)
             self._wait_ready()
+            self._client = grpcclient.InferenceServerClient(self.grpc_url)
         except BaseException:  # Ctrl-C included: nothing of a half-started server may stay behind
             self.stop()
             raise
-        self._client = grpcclient.InferenceServerClient(self.grpc_url)
 
     def _launch(self, install: TritonInstall) -> None:
-        self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
+        with signals_deferred():  # made and remembered at once, so that stop() removes it
+            self._workdir = Path(tempfile.mkdtemp(prefix="tritonkit-server-"))
         lay_out_backends(install, self._workdir / "backends")
         command = [str(install.binary), *self._arguments(install.cache_dir)]
         with self.log_path.open("wb") as log, signals_deferred():  # no Popen half-done on Ctrl-C
@@ -158,7 +163,14 @@ class LocalServer:
     def stop(self) -> None:
         """SIGINT for Triton's graceful shutdown, SIGKILL if it overstays; then every process left in
         its group (backend stubs), its shared memory and the work dir go. Not interruptible: a Ctrl-C
-        during the stop is delivered once it is done."""
+        or SIGTERM during the stop is delivered once it is done (as KeyboardInterrupt)."""
+        try:
+            self._stop()
+        finally:  # after the delivery: SIGTERM still unwinds while it is delivered
+            atexit.unregister(self.stop)
+            processes.release_sigterm(self)
+
+    def _stop(self) -> None:
         with signals_deferred():
             if self._client is not None:
                 self._client.close()

@@ -13,6 +13,7 @@ from tritonkit.errors import InputError
 from tritonkit.inputs import listed
 from tritonkit.machine import cpu_description, usable_cores
 from tritonkit.measure.payloads import payload_file_problems, with_model_files
+from tritonkit.measure.preflight import local_fit_problems
 from tritonkit.measure.sweep import SweepResult
 from tritonkit.serving import serving
 from tritonkit.specs import TargetSpec, TargetsSpec
@@ -70,6 +71,8 @@ def prepare(
         targets.append(target)
         problems += _target_problems(target, family, space, repository, expanded)
         problems += payload_file_problems(target.payload)
+        if family:  # the variants share their inputs: the first one's config tells
+            problems += local_fit_problems(target.name, target.payload, repository / family.model(family.variants[0]))
     if problems:
         raise InputError("cannot tune:\n" + listed([f"  {p}" for p in dict.fromkeys(problems)]))
     return next(iter(families.values())), targets
