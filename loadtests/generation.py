@@ -25,11 +25,22 @@ from typing import Any
 import grpc
 from locust import User, constant
 from locust import task as locust_task
-from locustfile import REQUEST_TIMEOUT_S, TOKEN_ENTRIES, SelectedShape, model_name, payload_key, payload_pool
+from locust.env import Environment
+from locust.exception import StopUser
+from locustfile import (
+    REQUEST_TIMEOUT_S,
+    TOKEN_ENTRIES,
+    SelectedShape,
+    model_name,
+    payload_key,
+    payload_pool,
+    prepared_pool,
+)
 from tritonclient.grpc import service_pb2_grpc
 
 from tritonkit.measure.client import RequestFailed, kind_of
 from tritonkit.measure.measurement import ERROR_RESPONSE, INCOMPLETE, TIMEOUT
+from tritonkit.measure.payloads import PayloadPool
 from tritonkit.measure.streaming import is_final, stream_request, tokens_in
 
 __all__ = ["GenerationUser", "SelectedShape"]  # Locust runs the users and the shape it finds here
@@ -46,21 +57,38 @@ class GenerationUser(User):
     """A closed-loop user: streams the next prompt as soon as the last one's final response arrived."""
 
     wait_time = constant(0)
+    channel: grpc.Channel | None = None
+    refused = False  # its prompts could not be prepared (the run ends, saying why): it stops at its first task
+
+    @classmethod
+    def prepare(cls, environment: Environment) -> PayloadPool:
+        """The prompts the options describe (built once per process, shared by the users)."""
+        options = environment.parsed_options
+        assert options is not None
+        model = generator_name(model_name(options))
+        return payload_pool(model, "grpc", options.grpc_url, payload_key(options, "prompts"))
 
     def on_start(self) -> None:
         options = self.environment.parsed_options
         self.model = generator_name(model_name(options))
-        pool = payload_pool(self.model, "grpc", options.grpc_url, payload_key(options, "prompts"))
+        pool = prepared_pool(self)
+        if pool is None:
+            self.refused = True
+            return
         self.requests = [stream_request(self.model, "", payload) for payload in pool.payloads]
         self._order = itertools.cycle(range(next(_user_numbers) % len(pool), len(pool)))  # users start apart
         self.channel = grpc.insecure_channel(options.grpc_url)
         self.stub = service_pb2_grpc.GRPCInferenceServiceStub(self.channel)
 
     def on_stop(self) -> None:
-        self.channel.close()
+        if self.channel is not None:
+            self.channel.close()
+            self.channel = None
 
     @locust_task
     def generate(self) -> None:
+        if self.refused:
+            raise StopUser()
         request = self.requests[next(self._order) % len(self.requests)]
         started_wall, started = time.time(), time.perf_counter()
         arrivals: list[float] = []

@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from subprocess import PIPE
@@ -32,6 +33,8 @@ from tokenizers.processors import TemplateProcessing
 from tokenizers.trainers import WordLevelTrainer
 
 from tests.e2e.test_locust import finish
+from tests.e2e.test_locust_images import SERVED as IMAGE_MODEL
+from tests.e2e.test_locust_images import exported_vit
 from tests.k8s.test_manifests import KUBERNETES_VERSION, of_kind
 from tests.k8s.test_manifests import render as render_overlay
 from tritonkit.specs import ClosedLoopLoad, DynamicBatchingKnobs, ServingKnobs, TargetSpec, TokensPayload, load_targets
@@ -154,13 +157,18 @@ def seconds(run_time: str) -> int:
     return sum(int(n) * {"h": 3600, "m": 60, "s": 1}[u] for n, u in parts)
 
 
-def dockerfile() -> list[tuple[str, str]]:
-    """The final stage's instructions (continuation lines joined)."""
+def every_stage() -> list[tuple[str, str]]:
+    """Every instruction of every stage (continuation lines joined)."""
     text = re.sub(r"\\\n", " ", DOCKERFILE.read_text())
     lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
-    instructions = [tuple(line.split(None, 1)) for line in lines]
+    return [(op, rest) for op, rest in (line.split(None, 1) for line in lines)]
+
+
+def dockerfile() -> list[tuple[str, str]]:
+    """The final stage's instructions."""
+    instructions = every_stage()
     last_from = max(i for i, (op, _) in enumerate(instructions) if op == "FROM")
-    return [(op, rest) for op, rest in instructions[last_from:]]
+    return instructions[last_from:]
 
 
 def instruction(op: str) -> str:
@@ -266,7 +274,7 @@ def test_the_urls_name_triton_services_of_the_cpu_overlay(
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
-def test_workers_read_tokenizers_from_the_repository_triton_serves(
+def test_workers_read_tokenizers_and_image_processors_from_the_repository_triton_serves(
     rendered: dict[str, list[Object]], cpu: list[Object], variant: str
 ) -> None:
     worker = pods(rendered[variant])["worker"]
@@ -278,8 +286,9 @@ def test_workers_read_tokenizers_from_the_repository_triton_serves(
         m for m in container(worker)["volumeMounts"] if m["mountPath"] == mount_path(worker, "persistentVolumeClaim")
     ]
     assert mount["readOnly"] is True
-    # The locustfile's default tokenizer is model_repository/<model>/tokenizer under the working
-    # directory, which is the image's WORKDIR (with export/texts, the default --texts, copied in).
+    # The locustfile's default tokenizer and image processor are model_repository/<model>/tokenizer
+    # and model_repository/<model>/preprocessor under the working directory, which is the image's
+    # WORKDIR (with export/texts, the default --texts, copied in).
     assert mount["mountPath"] == f"{container(worker)['workingDir']}/model_repository"
     assert instruction("WORKDIR") == container(worker)["workingDir"]
     assert ("COPY", "export/texts/ export/texts/") in dockerfile()
@@ -296,6 +305,19 @@ def test_the_image_installs_what_it_copies_without_torch() -> None:
     copied = re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE)
     sources = {source.rstrip("/") for sources in copied for source in sources.split()}
     assert sources and sources <= included, sources - included
+
+
+def test_the_image_installs_what_images_payloads_need() -> None:
+    """The image processors (transformers) and the default photographs (scikit-image) at the
+    versions of the export extra, which brings them everywhere else; no warning about the absent
+    PyTorch at every worker's start."""
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    wanted = [r for r in extras["export"] if re.match(r"(transformers|scikit-image)\b", r)]
+    assert len(wanted) == 2, extras["export"]
+    install = next(rest for op, rest in every_stage() if op == "RUN" and "pip install" in rest)
+    assert all(f'"{requirement}"' in install for requirement in wanted), install
+    environment = instruction("ENV")
+    assert "TRANSFORMERS_NO_ADVISORY_WARNINGS=1" in environment.split()
 
 
 def test_the_image_is_named_in_one_place(rendered: dict[str, list[Object]]) -> None:
@@ -462,10 +484,15 @@ def start(
 
 
 def run_job(
-    objects: list[Object], server: LocalServer, root: Path, targets: str | None = None
+    objects: list[Object],
+    server: LocalServer,
+    root: Path,
+    targets: str | None = None,
+    conf_values: Mapping[str, str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """One master (the Job's pod) and one worker (a worker pod) as the manifests run them, with
-    only Triton's and the master's addresses made local; `targets` replaces the targets file."""
+    only Triton's and the master's addresses made local; `targets` replaces the targets file and
+    `conf_values` some of master.conf's values."""
     settings, port = conf(objects), free_port()
     (service_port,) = named(objects, "Service", "locust-master")["spec"]["ports"]
     values = {
@@ -476,7 +503,8 @@ def run_job(
         str(service_port["port"]): str(port),
     }
     files = dict(config_map(objects)["data"])
-    files["master.conf"] = "\n".join(f"{k} = {values.get(v, v)}" for k, v in parse_conf(files["master.conf"]).items())
+    master_conf = {**parse_conf(files["master.conf"]), **(conf_values or {})}
+    files["master.conf"] = "\n".join(f"{k} = {values.get(v, v)}" for k, v in master_conf.items())
     if targets is not None:
         files["targets.yaml"] = targets
     for component, pod in pods(objects).items():
@@ -525,3 +553,28 @@ def test_the_jobs_command_lines_fail_a_missed_slo(
     result = run_job(objects, served, tmp_path, targets=yaml.safe_dump(spec))
     assert result.returncode == 1, logs(tmp_path, result)
     assert "0 of 1 targets met their SLO" in result.stdout and "✗ p99" in result.stdout, logs(tmp_path, result)
+
+
+@pytest.fixture(scope="module")
+def image_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """A tiny ViT classifier as `tritonkit export` writes it: its image processor beside it."""
+    with LocalServer(exported_vit(tmp_path_factory.mktemp("loadtest-image-model"))) as running:
+        yield running
+
+
+@pytest.mark.integration
+def test_the_jobs_command_lines_drive_an_image_classifier(
+    rendered: dict[str, list[Object]], image_server: LocalServer, tmp_path: Path
+) -> None:
+    """master.conf switched to an image classifier, as its comment says: the worker reads the
+    model's image processor from the mounted repository and sends photographs (scikit-image's, which
+    the image installs); the verdict is the target's."""
+    objects = rendered["job"]
+    model, variant = IMAGE_MODEL.rsplit("_", 1)
+    name = flag(container(pods(objects)["master"])["args"], "--target")
+    load = {"mode": "closed", "concurrency": 4, "warmup_s": 0.5, "window_s": 1.0, "duration_s": 4.0}
+    target = {"name": name, "model": IMAGE_MODEL, "load": load, "payload": {"kind": "images"}, "slo": {"p99_ms": 5000}}
+    image_conf = {"model": model, "variant": variant, "outputs": "logits", "payload": "images"}
+    result = run_job(objects, image_server, tmp_path, yaml.safe_dump({"targets": [target]}), image_conf)
+    assert result.returncode == 0, logs(tmp_path, result)
+    assert "1 of 1 targets met their SLO" in result.stdout, logs(tmp_path, result)
