@@ -49,6 +49,7 @@ from locust.exception import StopUser  # noqa: E402
 from locust.runners import LocalRunner, Runner, WorkerRunner  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 from shapes import PROFILES, SHAPES, ShapeSettings  # noqa: E402
+from tritonclient.grpc import model_config_pb2  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
 from tritonkit.check import check_records, verdict_table  # noqa: E402
@@ -62,6 +63,7 @@ from tritonkit.specs import (  # noqa: E402
     PayloadSpec,
     PromptsPayload,
     RandomPayload,
+    TextsPayload,
     TokensPayload,
     load_targets,
 )
@@ -84,8 +86,9 @@ def _arguments(parser: Any) -> None:
     tritonkit.add_argument("--protocol", choices=("grpc", "http"), default="http", help="http uses --host")
     tritonkit.add_argument("--grpc-url", default="127.0.0.1:8001", help="host:port of Triton's gRPC endpoint")
     tritonkit.add_argument(
-        "--payload", choices=("auto", "tokens", "images", "random"), default="auto",
-        help=f"auto: images for a model taking {IMAGE_INPUT}, tokens otherwise",
+        "--payload", choices=("auto", "tokens", "texts", "images", "random"), default="auto",
+        help=f"auto: images for a model taking {IMAGE_INPUT}, texts for a string input (a <name>_text model), "
+        "tokens otherwise",
     )  # fmt: skip
     tritonkit.add_argument("--lengths", choices=("texts", "fixed", "uniform"), default="texts")
     tritonkit.add_argument("--sequence-length", type=int, default=128, help="input length: cut, or fixed")
@@ -122,7 +125,7 @@ def model_name(options: Namespace) -> str:
 class PayloadSettings(NamedTuple):
     """What the options say about payloads; hashable, so that a process builds each pool once."""
 
-    kind: str  # auto, tokens, images, random, or prompts (generation.py)
+    kind: str  # auto, tokens, texts, images, random, or prompts (generation.py)
     lengths: Any  # one of --lengths' choices: the payload spec validates it for its kind
     sequence_length: int  # tokens: cut, or fixed; prompts: the longest prompt
     batch_size: int
@@ -154,7 +157,10 @@ def payload_pool(model: str, protocol: str, url: str | None, settings: PayloadSe
 
 
 def auto_kind(config: ModelConfig) -> str:
-    return "images" if any(tensor.name == IMAGE_INPUT for tensor in config.input) else "tokens"
+    if any(tensor.name == IMAGE_INPUT for tensor in config.input):
+        return "images"
+    strings = [tensor for tensor in config.input if tensor.data_type == model_config_pb2.TYPE_STRING]
+    return "texts" if strings else "tokens"
 
 
 def payload_spec(settings: PayloadSettings, model: str) -> PayloadSpec:
@@ -169,6 +175,8 @@ def payload_spec(settings: PayloadSettings, model: str) -> PayloadSpec:
             spec = ImagesPayload(
                 kind="images", processor=_optional(s.processor), images=_optional(s.images), batch_size=s.batch_size
             )
+        elif s.kind == "texts":  # strings: the server tokenizes them
+            spec = TextsPayload(kind="texts", texts=Path(s.texts), batch_size=s.batch_size)
         elif s.kind == "prompts":  # --sequence-length is the longest prompt
             spec = PromptsPayload(
                 kind="prompts", tokenizer=_optional(s.tokenizer), texts=Path(s.texts), lengths=s.lengths,

@@ -3,6 +3,7 @@ space's trials, even when the model it ranks with is off; failures and budgets d
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -178,3 +179,10 @@ def test_the_search_reaches_the_committed_grids_optimum_with_four_percent_of_its
     outcome = replay(space, predictions, objective, table_of(trials), Settings(max_trials=budget))
     assert outcome.trials <= budget
     assert outcome.quality is not None and outcome.quality >= 0.98
+
+
+def test_a_neighbour_changes_the_token_buckets_alone() -> None:
+    space = {c.key(): c for c in candidates(SpaceSpec(), ["fp32"], cores=2, open_loop=True, longest_tokens=128)}
+    natural = next(c for c in space.values() if not c.buckets and c.dynamic_batching)
+    around = neighbours(natural, space)
+    assert dataclasses.replace(natural, buckets=(16, 32, 64, 128)) in around

@@ -181,3 +181,36 @@ def test_the_readmes_example_space_is_a_valid_space_and_its_defaults() -> None:
     example = yaml.safe_load(readme[start : readme.index("```", start)])
     space = SpaceSpec.model_validate(example)
     assert space.model_dump(exclude={"fields"}) == SpaceSpec().model_dump(exclude={"fields"})  # it shows the defaults
+
+
+def test_token_buckets_vary_only_for_text_targets_at_natural_lengths() -> None:
+    """A text target sending token ids at each sentence's own length gets each candidate twice: as
+    it sends (no buckets) and padded to the default buckets, cut at its sequence_length; any other
+    target keeps its payload, and its candidates keep the keys they had before buckets existed."""
+    plain = candidates(SpaceSpec(), ["fp32"], cores=2, open_loop=True)
+    text = candidates(SpaceSpec(), ["fp32"], cores=2, open_loop=True, longest_tokens=40)
+    assert {c.buckets for c in plain} == {()}
+    assert {c.buckets for c in text} == {(), (16, 32, 40)}
+    assert len(text) == 2 * len(plain)
+    assert {c.key() for c in plain} <= {c.key() for c in text}
+    bucketed = next(c for c in text if c.buckets)
+    assert "client buckets [16, 32, 40]" in bucketed.describe()
+    assert Candidate("fp32", 8, False, 0, (), 1, 1, None).key() == Candidate("fp32", 8, False, 0, (), 1, 1, None,
+                                                                             buckets=()).key()  # fmt: skip
+
+
+def test_a_trial_sends_its_candidates_buckets() -> None:
+    from tritonkit.specs import TargetSpec
+    from tritonkit.tune.driver import natural_lengths, trial_target
+
+    target = TargetSpec.model_validate({
+        "name": "chat", "model": "m_fp32", "load": {"mode": "open", "rate_per_s": 50},
+        "payload": {"kind": "tokens", "texts": "texts.txt", "sequence_length": 40}, "slo": {"p99_ms": 100},
+    })  # fmt: skip
+    assert natural_lengths(target) == 40
+    timing = {"warmup_s": 1.0, "window_s": 1.0, "duration_s": 3.0, "stable_windows": 3}
+    probe = trial_target(target, "m_int8", 1, timing, buckets=(16, 32, 40))
+    assert probe.payload.model_dump(include={"lengths", "buckets"}) == {"lengths": "buckets", "buckets": (16, 32, 40)}
+    assert trial_target(target, "m_int8", 1, timing).payload.lengths == "texts"
+    bucketed = target.model_copy(update={"payload": probe.payload})
+    assert natural_lengths(bucketed) is None  # already padded: no buckets to search

@@ -121,6 +121,8 @@ def _write_text_model(recipe: RecipeSpec, spec: TextModelSpec, outcomes: list[Va
     if encoder.written is None:
         progress(f"{text_model_name(recipe)}: not written, its encoder {encoder.record.model} failed its gates")
         return
+    if "buckets" not in spec.model_fields_set:  # the default buckets, as far as the recipe's texts go
+        spec = spec.model_copy(update={"buckets": tuple(b for b in spec.buckets if b <= recipe.max_sequence_length)})
     text = write_text_model(
         repository, text_model_name(recipe), encoder.record.model, spec, recipe.max_sequence_length, force=force
     )
@@ -512,7 +514,7 @@ def _text_model_problems(recipe: RecipeSpec, task: Task, chosen: Sequence[Varian
     if spec.variant not in chosen:
         problems.append(f"text_model.variant {spec.variant} is not among the variants exported ({', '.join(chosen)})")
     too_long = [b for b in spec.buckets if b > recipe.max_sequence_length]
-    if spec.padding == "buckets" and too_long:
+    if spec.padding == "buckets" and too_long and "buckets" in spec.model_fields_set:
         problems.append(f"text_model.buckets {too_long}: longer than max_sequence_length {recipe.max_sequence_length}, "
                         "where texts are truncated")  # fmt: skip
     return problems

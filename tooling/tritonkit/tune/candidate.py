@@ -64,6 +64,9 @@ class Candidate:
     client_batch_size: _Batch = 1  # inferences per request the client sends (a pipeline's knob, not the server's)
     # further config.pbtxt fields: (dotted path, value)
     fields: Annotated[tuple[tuple[_FieldPath, _FieldValue], ...], Field(max_length=16)] = ()
+    # The lengths a text client pads its token ids to ((): each request at its own length), so that
+    # requests of one bucket batch: a client's knob, like client_batch_size.
+    buckets: tuple[_Batch, ...] = ()
 
     @property
     def threads(self) -> int:
@@ -73,7 +76,10 @@ class Candidate:
 
     def key(self) -> str:
         """A short stable name: the same candidate always gets the same key (trial logs, replay tables)."""
-        text = json.dumps(asdict(self), sort_keys=True)
+        fields = asdict(self)
+        if not self.buckets:  # as before buckets were a dimension: trial logs keep their keys
+            del fields["buckets"]
+        text = json.dumps(fields, sort_keys=True)
         return hashlib.sha256(text.encode()).hexdigest()[:12]
 
     def describe(self) -> str:
@@ -85,6 +91,7 @@ class Candidate:
         )
         queue = f", queue {self.queue.max_queue_size}/{self.queue.timeout_us} µs" if self.queue else ""
         client = f", client batch {self.client_batch_size}" if self.client_batch_size > 1 else ""
+        client += f", client buckets {list(self.buckets)}" if self.buckets else ""
         extra = "".join(f", {path}={value}" for path, value in self.fields)
         threads = self.intra_op_threads or "auto"
         return f"{self.variant}: {batching}, {self.instance_count}x{threads} threads{queue}{client}{extra}"

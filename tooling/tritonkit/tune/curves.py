@@ -10,6 +10,7 @@ from tritonkit.measure.sweep import SweepResult
 from tritonkit.specs import ClosedLoopLoad, OnnxRuntimeKnobs, OpenLoopLoad, ServingKnobs, TargetSpec
 from tritonkit.triton.model_config import ModelConfig, apply_knobs
 from tritonkit.triton.profiles import PROFILES
+from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.driver import Tuner, trial_target, warmup_length
 from tritonkit.tune.sweep import run_sweep
 
@@ -19,9 +20,10 @@ MINIMAL = ServingKnobs(max_batch_size=8, onnxruntime=OnnxRuntimeKnobs())
 
 
 def sweep_configurations(
-    tuner: Tuner, target: TargetSpec, tuned_model: str, tuned_client_batch: int, progress: Callable[[str], None]
+    tuner: Tuner, target: TargetSpec, tuned_model: str, tuned: Candidate, progress: Callable[[str], None]
 ) -> dict[str, SweepResult]:
-    """label -> sweep: 'tuned', 'minimal' and each profile (on the fp32 variant, or the first)."""
+    """label -> sweep: 'tuned' (sent as its candidate's client sends), 'minimal' and each profile
+    (on the fp32 variant, or the first, sent as the target's payload says)."""
     family = tuner.family
     variant = "fp32" if "fp32" in family.variants else family.variants[0]
     base = tuner.base(variant)
@@ -31,16 +33,17 @@ def sweep_configurations(
     if isinstance(target.load, ClosedLoopLoad):
         levels = sorted({max(1.0, float(round(level))) for level in levels})
     model = family.model(variant)
-    configurations: dict[str, tuple[str, ModelConfig | None, int]] = {
-        "tuned": (tuned_model, None, tuned_client_batch),
-        "minimal": (model, apply_knobs(base, MINIMAL), 1),
+    configurations: dict[str, tuple[str, ModelConfig | None, int, tuple[int, ...]]] = {
+        "tuned": (tuned_model, None, tuned.client_batch_size, tuned.buckets),
+        "minimal": (model, apply_knobs(base, MINIMAL), 1, ()),
     }
     for name, knobs in PROFILES.items():
-        configurations[f"{name} profile"] = (model, apply_knobs(base, knobs.warmed_up_at(warmup_length(target))), 1)
+        config = apply_knobs(base, knobs.warmed_up_at(warmup_length(target)))
+        configurations[f"{name} profile"] = (model, config, 1, ())
     sweeps = {}
-    for label, (served, config, client_batch) in configurations.items():
+    for label, (served, config, client_batch, buckets) in configurations.items():
         progress(f"latency against load: {label} ({served})")
         tuner.serving.load(served, config)
-        probe = trial_target(target, served, client_batch, timing)
+        probe = trial_target(target, served, client_batch, timing, buckets=buckets)
         sweeps[label] = run_sweep(probe, tuner.serving.host, levels, len(levels), progress=lambda _: None)
     return sweeps

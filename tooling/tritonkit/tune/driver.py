@@ -122,15 +122,19 @@ class Tuner:
     # -- trials ------------------------------------------------------------------------------
 
     def tune(self, target: TargetSpec, workload: str, max_trials: int | None) -> TargetTune:
-        space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open")
+        space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open",
+                           longest_tokens=natural_lengths(target))  # fmt: skip
         threads = sorted({c.intra_op_threads or self.cores for c in space})
         # Compute time depends on the payload, not on the load: targets sharing a payload share profiles.
         payload = digest({"family": self.family.name, "payload": target.payload.model_dump(mode="json")})
         profiles = self.profiles(target, payload, threads)
-        load = Workload(
-            mode=target.load.mode, level=target.load.level, shape_sharing=self.shape_sharing(target), cores=self.cores
-        )
-        predictions = {c.key(): predict(c, profiles, load) for c in space}
+        # How often two requests can batch depends on the buckets they are padded to.
+        loads = {
+            buckets: Workload(mode=target.load.mode, level=target.load.level, cores=self.cores,
+                              shape_sharing=self.shape_sharing(with_buckets(target, buckets)))
+            for buckets in {c.buckets for c in space}
+        }  # fmt: skip
+        predictions = {c.key(): predict(c, profiles, loads[c.buckets]) for c in space}
         objective = Objective.of(target)
         budget = max_trials or default_trials(len(space))
         bar = _Bar(budget, objective, self.deadline)
@@ -168,7 +172,9 @@ class Tuner:
             meter.start()
         timing = self.space.screen if fidelity == "screen" else self.space.confirm
         rate = target.load.rate_per_s if isinstance(target.load, OpenLoopLoad) else None
-        probe = trial_target(target, model, candidate.client_batch_size, timing.load_fields(rate))
+        probe = trial_target(
+            target, model, candidate.client_batch_size, timing.load_fields(rate), buckets=candidate.buckets
+        )
         try:
             measurement = run_async(partial(measure_target, probe, self.serving.host))
         except (InputError, ServerError) as exc:
@@ -207,11 +213,34 @@ def warmup_length(target: TargetSpec) -> int:
     raise InputError(f"target '{target.name}': tune needs a tokens or random payload (files cannot vary batch size)")
 
 
+def natural_lengths(target: TargetSpec) -> int | None:
+    """A text target whose requests go at their own lengths: its longest (where buckets can apply)."""
+    payload = target.payload
+    if isinstance(payload, TokensPayload) and payload.lengths in ("texts", "uniform"):
+        return payload.sequence_length
+    return None
+
+
+def with_buckets(target: TargetSpec, buckets: tuple[int, ...]) -> TargetSpec:
+    """The target, its token ids padded to `buckets` (() : as its payload says)."""
+    if not buckets:
+        return target
+    assert isinstance(target.payload, TokensPayload), "buckets apply to tokens payloads (natural_lengths)"
+    payload = target.payload.model_copy(update={"lengths": "buckets", "buckets": buckets})
+    return target.model_copy(update={"payload": payload})
+
+
 def trial_target(
-    target: TargetSpec, model: str, client_batch: int, timing: dict[str, float], concurrency: int | None = None
+    target: TargetSpec,
+    model: str,
+    client_batch: int,
+    timing: dict[str, float],
+    concurrency: int | None = None,
+    buckets: tuple[int, ...] = (),
 ) -> TargetSpec:
-    """The target aimed at `model`, its requests of `client_batch` inferences, measured with
-    `timing` (and, for profiling, as a closed loop of `concurrency`)."""
+    """The target aimed at `model`, its requests of `client_batch` inferences (padded to `buckets`),
+    measured with `timing` (and, for profiling, as a closed loop of `concurrency`)."""
+    target = with_buckets(target, buckets)
     load = target.load.model_dump() | timing
     kind: type[LoadSpec] = type(target.load)
     if concurrency is not None:

@@ -145,9 +145,7 @@ def tune_targets(
             tuned[target.name] = name
             progress(f"{target.name}: wrote {repository / name} ({best.candidate.describe()}; {result.result.note})")
             if curves:
-                swept[target.name] = sweep_configurations(
-                    tuner, target, name, best.candidate.client_batch_size, progress
-                )
+                swept[target.name] = sweep_configurations(tuner, target, name, best.candidate, progress)
         if served.local is None:  # a running server gets its variants back as written
             for variant in family.variants:
                 # As an override: Triton 2.51 keeps the last override on a plain reload of

@@ -215,7 +215,7 @@ _DIMENSIONS: tuple[tuple[tuple[str, ...], bool], ...] = (
     (("variant",), False), (("max_batch_size",), True), (("dynamic_batching",), True),
     (("max_queue_delay_us",), True), (("preferred_batch_sizes",), True),
     (("instance_count", "intra_op_threads"), True), (("queue",), True), (("client_batch_size",), True),
-    (("fields",), False),
+    (("buckets",), False), (("fields",), False),
 )  # fmt: skip
 
 

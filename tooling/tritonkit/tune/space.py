@@ -4,7 +4,8 @@ into every valid Candidate for one target. Pure.
 Dimensions: variant x max_batch_size x dynamic batching on/off x queue delay x preferred batch
 size sets x instances x intra-op threads (instances x threads within the cores, plus one
 oversubscribed pair to show what it costs) x queue policy (open-loop targets) or client batch size
-(closed-loop targets) x any further config.pbtxt field (`fields`). A combination that means the same
+(closed-loop targets) x token buckets (text targets at natural lengths) x any further config.pbtxt
+field (`fields`). A combination that means the same
 served configuration as another (e.g. a queue delay without the batcher) is enumerated once.
 """
 
@@ -20,7 +21,7 @@ from pydantic import AfterValidator, Field, StrictBool, StrictFloat, StrictInt, 
 
 from tritonkit.errors import InputError
 from tritonkit.inputs import excerpt
-from tritonkit.specs import NonNegativeUInt32, Real, VariantName, _Spec
+from tritonkit.specs import DEFAULT_BUCKETS, NonNegativeUInt32, Real, TensorLength, VariantName, _Spec
 from tritonkit.tune.candidate import Candidate, QueuePolicy
 from tritonkit.tune.fields import FieldValue, field_problem
 
@@ -118,6 +119,9 @@ class SpaceSpec(_Spec):
         QueuePolicyValue(max_queue_size=32, timeout_microseconds=100_000),
     )
     client_batch_sizes: Dimension[BatchSize] = (1, 8, 32)  # closed-loop (pipeline) targets
+    # Text targets whose token ids go at each sentence's own length (a tokens payload's lengths
+    # `texts` or `uniform`): () keeps that, a set pads each request to its bucket (`lengths: buckets`).
+    token_buckets: Dimension[Annotated[tuple[TensorLength, ...], Field(max_length=32)]] = ((), DEFAULT_BUCKETS)
     fields: Annotated[tuple[FieldDimension, ...], Field(max_length=16)] = ()
     # Screening is short (a trial in about 6 s, reload included); a finalist is confirmed with
     # windows long enough for its p99 to rest on hundreds of requests.
@@ -139,7 +143,7 @@ class SpaceSpec(_Spec):
         """How many combinations expanding the space looks at, per target, at most."""
         batcher = len(self.max_batch_size) * len(self.max_queue_delay_microseconds) * len(self.preferred_batch_sizes)
         per = len(self.instances) * len(self.intra_op_threads) * (1 + batcher * len(self.queue_policies))
-        per *= len(self.client_batch_sizes)
+        per *= len(self.client_batch_sizes) * len(self.token_buckets)
         return variants * per * math.prod(len(f.values) for f in self.fields)
 
     def digest(self) -> str:
@@ -161,20 +165,24 @@ def resource_pairs(space: SpaceSpec, cores: int) -> list[tuple[int, int]]:
     return pairs
 
 
-def candidates(space: SpaceSpec, variants: Sequence[str], cores: int, *, open_loop: bool) -> list[Candidate]:
+def candidates(
+    space: SpaceSpec, variants: Sequence[str], cores: int, *, open_loop: bool, longest_tokens: int | None = None
+) -> list[Candidate]:
     """Every valid candidate for a target: queue policies vary for open-loop (latency) targets,
-    client batch sizes for closed-loop (pipeline) ones."""
+    client batch sizes for closed-loop (pipeline) ones, token buckets for a text target whose
+    requests go at their own lengths (`longest_tokens`: its sequence_length; None: not one)."""
     found: dict[str, Candidate] = {}
+    bucket_sets = [()] if longest_tokens is None else [_within(b, longest_tokens) for b in space.token_buckets]
     queues = [_queue(q) for q in space.queue_policies] if open_loop else [None]
     clients = (1,) if open_loop else space.client_batch_sizes
     extras = list(itertools.product(*[[(f.path, v) for v in f.values] for f in space.fields]))
-    for variant, (instances, threads), client, extra in itertools.product(
-        variants, resource_pairs(space, cores), clients, extras
+    for variant, (instances, threads), client, buckets, extra in itertools.product(
+        variants, resource_pairs(space, cores), clients, dict.fromkeys(bucket_sets), extras
     ):
         for batching in _batching_options(space, client, queues):
             candidate = Candidate(
                 variant=variant, instance_count=instances, intra_op_threads=threads, client_batch_size=client,
-                fields=_applicable(extra, batching["dynamic_batching"]), **batching,
+                buckets=buckets, fields=_applicable(extra, batching["dynamic_batching"]), **batching,
             )  # fmt: skip
             found.setdefault(candidate.key(), candidate)
             if len(found) > MAX_CANDIDATES:
@@ -182,6 +190,14 @@ def candidates(space: SpaceSpec, variants: Sequence[str], cores: int, *, open_lo
     if not found:
         raise InputError(f"the space has no candidate for it: {_why_empty(space, cores, open_loop)}")
     return list(found.values())
+
+
+def _within(buckets: tuple[int, ...], longest: int) -> tuple[int, ...]:
+    """A bucket set as a payload of `longest` tokens can use it: the buckets up to it, then it."""
+    if not buckets:
+        return ()
+    kept = tuple(b for b in buckets if b < longest)
+    return (*kept, longest)
 
 
 def _why_empty(space: SpaceSpec, cores: int, open_loop: bool) -> str:
