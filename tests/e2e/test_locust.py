@@ -193,11 +193,7 @@ def test_web_ui_starts_a_swarm_and_renders(tmp_path: Path, server: LocalServer) 
         assert screenshot.stat().st_size > 10_000
         urllib.request.urlopen(f"{base}/stop", data=b"", timeout=10).close()
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        try:
-            ui.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
+        stop_group(ui)
 
 
 def _wait_for(url: str, timeout_s: float) -> None:
@@ -225,3 +221,13 @@ def _screenshot(url: str, tmp_path: Path) -> Path:
         capture_output=True, timeout=60, check=True,
     )  # fmt: skip
     return target
+
+
+def stop_group(process: subprocess.Popen[str]) -> None:
+    """Stop a process started in its own group (a web UI and what it spawned), killing what lingers."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +23,7 @@ import yaml
 from PIL import Image
 
 from tests.e2e.test_cli import REPO, run
-from tests.e2e.test_locust import _wait_for, finish
+from tests.e2e.test_locust import _wait_for, finish, stop_group
 from tests.export.tiny_vision import IMAGE_SIZE, vit_classifier
 from tritonkit.export.pipeline import export
 from tritonkit.export.recipe import load_recipe
@@ -206,12 +204,7 @@ def test_the_web_ui_stops_a_run_it_cannot_build_and_starts_a_corrected_one(
         assert requests > 10 and not any(s["num_failures"] for s in stats["stats"]), stats
         urllib.request.urlopen(f"{base}/stop", data=b"", timeout=10).close()
     finally:
-        os.killpg(ui.pid, signal.SIGTERM)
-        try:
-            ui.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(ui.pid, signal.SIGKILL)
-            ui.wait()
+        stop_group(ui)
 
 
 def _swarm(base: str, server: LocalServer, images: str) -> None:

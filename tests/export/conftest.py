@@ -12,6 +12,7 @@ import yaml
 from tests.export.tiny_models import classifier_model, sentence_embedding_model
 from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe, read_texts
+from tritonkit.report.results import MeasurementRecord, Results
 from tritonkit.specs import RecipeSpec
 
 TEXTS = Path(__file__).resolve().parents[2] / "export" / "texts"
@@ -69,3 +70,25 @@ def tiny_export(tiny_recipe: RecipeSpec, tmp_path_factory: pytest.TempPathFactor
     """Every variant of the tiny embedder, exported once for the tests that inspect the result."""
     repository = tmp_path_factory.mktemp("export") / "model_repository"
     return repository, export(tiny_recipe, repository, progress=lambda _: None)
+
+
+def check_briefly(repository: Path, model: str, payload: dict[str, Any], tmp_path: Path) -> MeasurementRecord:
+    """`tritonkit check` of `model` with `payload`, closed loop, briefly, as a user runs it on an
+    export: its measurement, with no error and some latency recorded."""
+    from tests.e2e.test_check_cli import write_targets
+    from tests.e2e.test_cli import run
+
+    target = {
+        "name": "brief-closed", "model": model,
+        "load": {"mode": "closed", "concurrency": 2, "warmup_s": 0.5, "window_s": 1.0, "duration_s": 2.0,
+                 "stable_windows": 2},
+        "payload": payload, "slo": {"p99_ms": 5000},
+    }  # fmt: skip
+    targets = write_targets(tmp_path / "targets.yaml", [target])
+    report = tmp_path / "report"
+    result = run("check", targets, "--model-repository", repository, "--report-dir", report, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (measurement,) = Results.model_validate_json((report / "results.json").read_text()).measurements
+    assert measurement.error_count == 0
+    assert measurement.latency is not None and measurement.latency.count > 0
+    return measurement

@@ -11,16 +11,13 @@ import onnxruntime as ort
 import pytest
 from PIL import Image
 
-from tests.e2e.test_check_cli import write_targets
-from tests.e2e.test_cli import run
-from tests.export.conftest import WriteRecipe
+from tests.export.conftest import WriteRecipe, check_briefly
 from tests.export.tiny_vision import IMAGE_SIZE, LABELS, vit_classifier
 from tritonkit.errors import InputError
 from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.reference import pixel_batches
 from tritonkit.images import read_rgb, sample_photographs, views
-from tritonkit.report.results import MeasurementRecord, Results
 from tritonkit.triton import model_config
 from tritonkit.triton.infer import infer_once
 from tritonkit.triton.server import LocalServer
@@ -121,27 +118,9 @@ def test_check_loads_the_exported_classifier_with_photographs(
     """`tritonkit check` as a user runs it on the export: an images payload (scikit-image's
     photographs through the processor shipped in vit_int8_dynamic/preprocessor/), a verdict."""
     repository, _ = vit_export
-    measurement = check_with_photographs(repository, "vit_int8_dynamic", tmp_path, batch_size=4)
+    payload = {"kind": "images", "batch_size": 4, "count": 8}
+    measurement = check_briefly(repository, "vit_int8_dynamic", payload, tmp_path)
     assert measurement.inferences_per_request == 4
-
-
-def check_with_photographs(repository: Path, model: str, tmp_path: Path, *, batch_size: int) -> MeasurementRecord:
-    """`tritonkit check` of `model` with an images payload, closed loop, briefly: its measurement,
-    with no error and some latency recorded."""
-    target = {
-        "name": "images-closed", "model": model,
-        "load": {"mode": "closed", "concurrency": 2, "warmup_s": 0.5, "window_s": 1.0, "duration_s": 2.0,
-                 "stable_windows": 2},
-        "payload": {"kind": "images", "batch_size": batch_size, "count": 8}, "slo": {"p99_ms": 5000},
-    }  # fmt: skip
-    targets = write_targets(tmp_path / "targets.yaml", [target])
-    report = tmp_path / "report"
-    result = run("check", targets, "--model-repository", repository, "--report-dir", report, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (measurement,) = Results.model_validate_json((report / "results.json").read_text()).measurements
-    assert measurement.error_count == 0
-    assert measurement.latency is not None and measurement.latency.count > 0
-    return measurement
 
 
 def test_a_source_that_cannot_give_the_task_is_refused_before_anything_is_built(

@@ -18,12 +18,9 @@ import yaml
 from transformers import AutoTokenizer
 from tritonclient.utils import InferenceServerException
 
-from tests.e2e.test_check_cli import write_targets
-from tests.e2e.test_cli import run
-from tests.export.conftest import TEXTS, recipe_fields
+from tests.export.conftest import TEXTS, check_briefly, recipe_fields
 from tritonkit.export.pipeline import export
 from tritonkit.export.recipe import load_recipe, read_texts
-from tritonkit.report.results import Results
 from tritonkit.specs import TextModelSpec
 from tritonkit.triton import model_config
 from tritonkit.triton.infer import infer_once
@@ -129,16 +126,6 @@ def _counts(client: grpcclient.InferenceServerClient, model: str) -> tuple[int, 
 
 @pytest.mark.integration
 def test_check_measures_the_text_model_with_strings(repository: Path, tmp_path: Path) -> None:
-    target = {
-        "name": "text-closed", "model": "tiny_text",
-        "load": {"mode": "closed", "concurrency": 4, "warmup_s": 0.5, "window_s": 1.0, "duration_s": 2.0,
-                 "stable_windows": 2},
-        "payload": {"kind": "texts", "texts": str(TEXTS / "evaluation.txt"), "batch_size": 2}, "slo": {"p99_ms": 5000},
-    }  # fmt: skip
-    targets = write_targets(tmp_path / "targets.yaml", [target])
-    report = tmp_path / "report"
-    result = run("check", targets, "--model-repository", repository, "--report-dir", report, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    (measurement,) = Results.model_validate_json((report / "results.json").read_text()).measurements
-    assert measurement.inferences_per_request == 2 and measurement.error_count == 0
-    assert measurement.latency is not None and measurement.latency.count > 0
+    payload = {"kind": "texts", "texts": str(TEXTS / "evaluation.txt"), "batch_size": 2}
+    measurement = check_briefly(repository, "tiny_text", payload, tmp_path)
+    assert measurement.inferences_per_request == 2

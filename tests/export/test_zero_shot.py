@@ -15,8 +15,7 @@ import torch
 import tritonclient.grpc as grpcclient
 from transformers import CLIPModel
 
-from tests.export.conftest import ALL_TEXTS, TEXTS, WriteRecipe
-from tests.export.test_image_classification import check_with_photographs
+from tests.export.conftest import ALL_TEXTS, TEXTS, WriteRecipe, check_briefly
 from tests.export.tiny_clip import LABELS, clip_model
 from tests.export.tiny_vision import vit_classifier
 from tritonkit.errors import InputError
@@ -134,7 +133,8 @@ def _classify(client: grpcclient.InferenceServerClient, model: str, pixels: np.n
 @pytest.mark.integration
 def test_check_measures_the_composed_model_with_photographs(clip_export: Exported, tmp_path: Path) -> None:
     repository, _ = clip_export
-    measurement = check_with_photographs(repository, "clip_int8_dynamic", tmp_path, batch_size=2)
+    payload = {"kind": "images", "batch_size": 2, "count": 8}
+    measurement = check_briefly(repository, "clip_int8_dynamic", payload, tmp_path)
     assert measurement.inferences_per_request == 2
 
 
