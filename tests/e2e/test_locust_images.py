@@ -222,3 +222,38 @@ def _state_within(base: str, state: str, timeout_s: float) -> bool:
             return True
         time.sleep(0.3)
     return False
+
+
+@pytest.fixture(scope="module")
+def served_clip(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalServer, Path]]:
+    """A tiny random CLIP exported (fp32): clip_fp32 scores photographs against its labels through
+    its two towers, its image processor in clip_fp32/preprocessor/."""
+    from tests.export.conftest import ALL_TEXTS, TEXTS
+    from tests.export.tiny_clip import LABELS, clip_model
+
+    root = tmp_path_factory.mktemp("locust-clip")
+    fields = {"name": "clip", "source": {"path": str(clip_model(root / "clip", ALL_TEXTS))},
+              "task": "zero-shot-image-classification", "max_sequence_length": 32, "labels": list(LABELS),
+              "evaluation_texts": str(TEXTS / "evaluation.txt"), "variants": ["fp32"]}  # fmt: skip
+    (root / "clip.yaml").write_text(yaml.safe_dump(fields))
+    (outcome,) = export(load_recipe(root / "clip.yaml"), root / "model_repository", progress=lambda _: None)
+    assert outcome.record.passed
+    with LocalServer(root / "model_repository") as running:
+        yield running, root
+
+
+def test_a_zero_shot_model_gets_photographs_too(served_clip: tuple[LocalServer, Path], tmp_path: Path) -> None:
+    """The model composed from CLIP's towers takes pixel_values like any image model: Locust's
+    automatic payload sends it photographs, and every request is scored."""
+    server, root = served_clip
+    records = tmp_path / "run.csv"
+    result = locust(
+        root, "--headless", "-u", "2", "-r", "2", "-t", "3s", "--host", f"http://{server.http_url}",
+        "--grpc-url", server.grpc_url, "--model", "clip", "--variant", "fp32", "--protocol", "grpc",
+        "--latencies-csv", str(records),
+    )  # fmt: skip
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    rows = list(csv.DictReader(records.open()))
+    assert len(rows) > 5 and all(row["error"] == "" for row in rows)
+    (stats,) = server.client.get_inference_statistics("clip_fp32_image_tower").model_stats
+    assert stats.inference_count >= len(rows)  # each photograph went through the image tower
