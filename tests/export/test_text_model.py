@@ -36,7 +36,10 @@ OUTPUT = "sentence_embedding"
 @pytest.fixture(scope="module")
 def repository(tiny_embedder: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("text")
-    fields = recipe_fields(tiny_embedder, "sentence-embedding", variants=["fp32"],
+    # No queue timeout: the local server's rare stalls of about half a second (seen at one request
+    # in flight too) must not turn a batching test into a timeout test.
+    knobs = {"max_batch_size": 32, "dynamic_batching": {"max_queue_delay_microseconds": 2000}}
+    fields = recipe_fields(tiny_embedder, "sentence-embedding", variants=["fp32"], knobs=knobs,
                            text_model={"variant": "fp32", "buckets": BUCKETS})  # fmt: skip
     (folder / "tiny.yaml").write_text(yaml.safe_dump(fields))
     repository = folder / "model_repository"

@@ -1,8 +1,9 @@
 """checkov's Kubernetes policies over every rendered overlay (cpu, gpu, serverless, the in-cluster
-Locust variants, and a `tritonkit k8s` overlay with every option): no check fails, and each check
-an object skips carries its reason in a `checkov.io/skipN` annotation and is really needed (with
-the annotations stripped, exactly the skipped checks fail). checkov runs offline (--skip-download)
-from its own environment, which `make checkov` creates: its pinned dependencies conflict with ours."""
+Locust variants, a `tritonkit k8s` overlay with every option, and one running the derived image):
+no check fails, and each check an object skips carries its reason in a `checkov.io/skipN`
+annotation and is really needed (with the annotations stripped, exactly the skipped checks fail).
+checkov runs offline (--skip-download) from its own environment, which `make checkov` creates: its
+pinned dependencies conflict with ours."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import pytest
 import yaml
 
 from tests.k8s import test_loadtest
-from tests.k8s.test_manifests import OVERLAYS, generated, render
+from tests.k8s.test_manifests import OVERLAYS, generated, generated_for_tokenizers, render
 
 CHECKOV = Path(__file__).resolve().parents[2] / ".venv" / "checkov" / "bin" / "checkov"
 
@@ -55,6 +56,7 @@ def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[st
     overlays = {name: render(name) for name in OVERLAYS}
     overlays |= {f"loadtest-{variant}": test_loadtest.render(variant) for variant in ("ui", "job")}
     overlays["generated"] = generated(tmp_path_factory.mktemp("overlay"))
+    overlays["generated-tokenizers"] = generated_for_tokenizers(tmp_path_factory.mktemp("overlay"))
     return overlays
 
 
@@ -75,7 +77,7 @@ def test_every_overlay_passes_checkovs_kubernetes_policies(report: dict[str, Any
     assert summary["parsing_errors"] == 0 and summary["passed"] > 0, summary
     assert not findings(report, "failed_checks"), sorted(findings(report, "failed_checks"))
     checked = {Path(c["file_path"]).stem for c in report["results"]["passed_checks"]}
-    assert checked == {*OVERLAYS, "loadtest-ui", "loadtest-job", "generated"}
+    assert checked == {*OVERLAYS, "loadtest-ui", "loadtest-job", "generated", "generated-tokenizers"}
 
 
 def test_every_skip_gives_its_reason(report: dict[str, Any]) -> None:

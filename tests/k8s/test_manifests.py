@@ -16,7 +16,7 @@ import pytest
 import yaml
 
 from tritonkit.k8s.overlay import DIGEST_SKIP, OverlaySpec, Resources, write_overlay
-from tritonkit.triton.container import HTTP_MAX_INPUT_SIZE, NGC_IMAGE
+from tritonkit.triton.container import HTTP_MAX_INPUT_SIZE, NGC_IMAGE, TOKENIZERS_IMAGE
 
 K8S = Path(__file__).resolve().parents[2] / "k8s"
 OVERLAYS = sorted(p.parent.name for p in (K8S / "overlays").glob("*/kustomization.yaml"))
@@ -53,16 +53,32 @@ def render_dir(directory: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
 
-def generated(tmp_path: Path, spec: OverlaySpec = EVERYTHING) -> list[dict[str, Any]]:
+def generated(tmp_path: Path, spec: OverlaySpec = EVERYTHING, repository: Path | None = None) -> list[dict[str, Any]]:
     out = tmp_path / "deploy" / "minilm"
-    write_overlay(spec, K8S, out, repository=None)
+    write_overlay(spec, K8S, out, repository=repository)
     return render_dir(out)
 
 
-@pytest.fixture(scope="module", params=[*OVERLAYS, "generated"])
+def tokenizer_repository(root: Path) -> Path:
+    """A repository whose model imports `tokenizers`, as a `<name>_text` model's tokenizer does."""
+    model = root / "repository" / "minilm_text_tokenizer"
+    (model / "1").mkdir(parents=True)
+    (model / "1" / "model.py").write_text("import numpy as np\nfrom tokenizers import Tokenizer\n")
+    (model / "config.pbtxt").write_text('name: "minilm_text_tokenizer"\nbackend: "python"\nmax_batch_size: 8\n')
+    return model.parent
+
+
+def generated_for_tokenizers(tmp_path: Path) -> list[dict[str, Any]]:
+    """`tritonkit k8s --flavour gpu` over a repository that needs the derived image."""
+    return generated(tmp_path, OverlaySpec(flavour="gpu", namespace="ml"), tokenizer_repository(tmp_path))
+
+
+@pytest.fixture(scope="module", params=[*OVERLAYS, "generated", "generated-tokenizers"])
 def objects(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     if request.param == "generated":
         return generated(tmp_path_factory.mktemp("overlay"))
+    if request.param == "generated-tokenizers":
+        return generated_for_tokenizers(tmp_path_factory.mktemp("overlay"))
     return render(request.param)
 
 
@@ -321,9 +337,11 @@ def test_network_policy_opens_inference_to_clients_and_metrics_to_monitoring(obj
 
 def test_the_image_is_pinned_by_tag_or_digest_in_one_place(objects: list[dict[str, Any]]) -> None:
     image = container(objects)["image"]
-    assert re.fullmatch(r"nvcr\.io/nvidia/tritonserver(:\d{2}\.\d{2}-py3|@sha256:[0-9a-f]{64})", image), image
+    pinned = re.fullmatch(r"nvcr\.io/nvidia/tritonserver(:\d{2}\.\d{2}-py3|@sha256:[0-9a-f]{64})", image)
+    assert pinned or image == TOKENIZERS_IMAGE, image  # the derived image: generated where a model needs it
     mentions = [p for p in K8S.rglob("*.yaml") if "nvcr.io/nvidia/tritonserver" in p.read_text()]
     assert [p.relative_to(K8S).as_posix() for p in mentions] == ["base/kustomization.yaml"]
+    assert not [p for p in K8S.rglob("*.yaml") if "tritonkit/tritonserver" in p.read_text()]  # container.py's
 
 
 def test_the_gpu_overlay_asks_for_a_gpu_on_gpu_nodes() -> None:

@@ -10,15 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.k8s.test_manifests import K8S, render_dir
+from tests.k8s.test_manifests import K8S, render_dir, tokenizer_repository
 from tritonkit import onnx_builders
 from tritonkit.cli import main
 from tritonkit.errors import InputError
-from tritonkit.k8s.overlay import OverlaySpec, Resources, quantity, write_overlay
+from tritonkit.k8s.overlay import DIGEST_SKIP, OverlaySpec, Resources, quantity, triton_image, write_overlay
 from tritonkit.specs import ServingKnobs
 from tritonkit.triton import model_config
+from tritonkit.triton.container import NGC_IMAGE, TOKENIZERS_IMAGE
 from tritonkit.triton.onnx_signature import read_signature
 from tritonkit.triton.repository import write_model
+
+DIGEST = "sha256:" + "ab" * 32
 
 
 @pytest.mark.parametrize(
@@ -38,6 +41,11 @@ from tritonkit.triton.repository import write_model
         (OverlaySpec(scale_to_zero=True, capacity_per_replica=0), "--capacity 0: expected a finite number"),
         (OverlaySpec(models_from="https://bucket/models"), "--models-from 'https://bucket/models'"),
         (OverlaySpec(models_from="gs://bucket/m", models_region="eu"), "--models-region is the S3 bucket's region"),
+        (OverlaySpec(image="Registry/Triton:1"), "--image 'Registry/Triton:1': expected an image reference"),
+        (OverlaySpec(image="registry.example.com/triton"), "--image registry.example.com/triton: expected a pinned"),
+        (OverlaySpec(image="r.io/t:1", image_tag="26.07-py3"), "--image-tag with --image: r.io/t:1 names its own tag"),
+        (OverlaySpec(image=f"r.io/t@{DIGEST}", image_digest=DIGEST), "--image-digest with --image r.io/t@sha256:"),
+        (OverlaySpec(image="nvcr.io/nvidia/tritonserver:24.10-py3"), "releases before 25.06 (Triton 2.59)"),
     ],
 )
 def test_bad_choices_are_refused_by_name(spec: OverlaySpec, message: str, tmp_path: Path) -> None:
@@ -119,3 +127,66 @@ def test_requests_equal_to_limits_in_other_units_are_accepted(tmp_path: Path) ->
         "requests": {"cpu": "1000m", "memory": "8192Mi"},
         "limits": {"cpu": "1", "memory": "8Gi"},
     }
+
+
+def image(directory: Path) -> str:
+    (deployment,) = [o for o in render_dir(directory) if o["kind"] == "Deployment"]
+    (triton,) = deployment["spec"]["template"]["spec"]["containers"]
+    return str(triton["image"])
+
+
+def test_a_model_importing_tokenizers_gets_the_derived_image(tmp_path: Path) -> None:
+    repository = tokenizer_repository(tmp_path)
+    write_overlay(OverlaySpec(), K8S, tmp_path / "out", repository=repository)
+    assert image(tmp_path / "out") == TOKENIZERS_IMAGE
+    note = triton_image(OverlaySpec(), repository).note
+    assert note is not None and "\n" not in note
+    assert note.startswith("note: minilm_text_tokenizer imports tokenizers, which the NGC image lacks: the overlay")
+    assert f"docker build -t {TOKENIZERS_IMAGE} docker/tritonserver" in note
+
+
+def test_chosen_models_without_one_importing_tokenizers_keep_the_ngc_image(tmp_path: Path) -> None:
+    repository = tokenizer_repository(tmp_path)
+    onnx = onnx_builders.identity(tmp_path / "identity.onnx", dims=("batch", 4))
+    write_model(repository, model_config.build_config("identity", read_signature(onnx), ServingKnobs()), onnx)
+    write_overlay(OverlaySpec(models=("identity",)), K8S, tmp_path / "out", repository=repository)
+    assert image(tmp_path / "out") == NGC_IMAGE
+    assert triton_image(OverlaySpec(models=("identity",)), repository).note is None
+    write_overlay(OverlaySpec(models=("minilm_text_tokenizer",)), K8S, tmp_path / "out", repository=repository)
+    assert image(tmp_path / "out") == TOKENIZERS_IMAGE
+
+
+def test_an_explicit_image_wins(tmp_path: Path) -> None:
+    repository = tokenizer_repository(tmp_path)
+    pushed = "registry.example.com/ml/tritonserver:26.07-py3-tokenizers"
+    write_overlay(OverlaySpec(image=pushed), K8S, tmp_path / "out", repository=repository)
+    assert image(tmp_path / "out") == pushed
+    assert triton_image(OverlaySpec(image=pushed), repository).note is None
+    # The stock image, by tag: what the user asked for, with a note that the tokenizer will not load there.
+    write_overlay(OverlaySpec(image_tag="26.08-py3"), K8S, tmp_path / "out", repository=repository)
+    assert image(tmp_path / "out") == "nvcr.io/nvidia/tritonserver:26.08-py3"
+    note = triton_image(OverlaySpec(image_tag="26.08-py3"), repository).note
+    assert note is not None and "which nvcr.io/nvidia/tritonserver:26.08-py3 lacks: it will not load" in note
+
+
+def test_an_image_pinned_by_digest_needs_no_digest_skip(tmp_path: Path) -> None:
+    write_overlay(OverlaySpec(image=f"registry.example.com/ml/triton@{DIGEST}"), K8S, tmp_path / "a", repository=None)
+    assert image(tmp_path / "a") == f"registry.example.com/ml/triton@{DIGEST}"
+    write_overlay(OverlaySpec(image="r.io/ml/triton:v1", image_digest=DIGEST), K8S, tmp_path / "b", repository=None)
+    assert image(tmp_path / "b") == f"r.io/ml/triton:v1@{DIGEST}"
+    for out in ("a", "b"):
+        (deployment,) = [o for o in render_dir(tmp_path / out) if o["kind"] == "Deployment"]
+        assert DIGEST_SKIP not in deployment["metadata"]["annotations"]
+
+
+def test_the_command_notes_the_derived_image_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    repository = tokenizer_repository(tmp_path)
+    argv = ["k8s", str(tmp_path / "out"), "--manifests", str(K8S), "--model-repository", str(repository)]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("note: minilm_text_tokenizer imports tokenizers")
+    assert "deploy: kubectl apply -k" in captured.out
+    assert image(tmp_path / "out") == TOKENIZERS_IMAGE
+    assert main([*argv, "--image", "registry.example.com/ml/triton:v1"]) == 0
+    assert capsys.readouterr().err == ""
+    assert image(tmp_path / "out") == "registry.example.com/ml/triton:v1"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from argparse import ArgumentTypeError
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar, get_args
@@ -103,15 +104,22 @@ def number_list(high: float) -> Callable[[str], list[float]]:
     return parse
 
 
-def length_list(high: int) -> Callable[[str], list[int]]:
-    """Comma-separated lengths (whole numbers 1..high), sorted, each once."""
+def length_list(high: int, most: int | None = None) -> Callable[[str], list[int]]:
+    """Comma-separated lengths (whole numbers 1..high, at most `most` of them), sorted; a length
+    given twice is refused (a typo, more likely than a wish)."""
     length = bounded_int(1, high)
 
     def parse(text: str) -> list[int]:
         parts = [part.strip() for part in text.split(",") if part.strip()]
         if not parts:
             raise ArgumentTypeError(f"expected comma-separated lengths, got {excerpt(text)}")
-        return sorted({length(part) for part in parts})
+        if most is not None and len(parts) > most:
+            raise ArgumentTypeError(f"expected at most {most} lengths, got {len(parts)}")
+        lengths = [length(part) for part in parts]
+        repeated = sorted(n for n, times in Counter(lengths).items() if times > 1)
+        if repeated:
+            raise ArgumentTypeError(f"length(s) given twice: {', '.join(map(str, repeated))}; give each once")
+        return sorted(lengths)
 
     return parse
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, NoReturn
 from tritonkit import arguments as types
 from tritonkit.errors import INTERRUPTED_EXIT_CODE, InputError, TritonkitError
 from tritonkit.interrupts import caused_by_interrupt, imports_uninterrupted, interrupts_unwind
-from tritonkit.triton.container import NGC_IMAGE
+from tritonkit.triton.container import NGC_IMAGE, TOKENIZERS_IMAGE
 
 if TYPE_CHECKING:  # the commands import what they need when they run: `tritonkit --help` stays fast
     from tritonkit.check import CheckResult
@@ -68,16 +68,21 @@ def cmd_add_model(args: argparse.Namespace) -> int:
 
 
 def cmd_add_text_model(args: argparse.Namespace) -> int:
-    from tritonkit.specs import TextModelSpec
-    from tritonkit.triton.repository import check_model_name
-    from tritonkit.triton.text_model import tokenizer_name, write_text_model
+    from pydantic import ValidationError
 
-    name = args.name or f"{args.encoder}_text"
-    check_model_name(args.encoder)
-    check_model_name(name)
-    check_model_name(tokenizer_name(name))
-    chosen = {"padding": args.padding} | ({"buckets": args.buckets} if args.buckets else {})
-    spec = TextModelSpec.model_validate({"variant": "fp32", **chosen})  # the variant: the encoder named
+    from tritonkit.inputs import validation_problems
+    from tritonkit.specs import TextModelSpec
+    from tritonkit.triton.text_model import write_text_model
+
+    if args.buckets is not None and args.padding != "buckets":
+        raise InputError(f"--buckets pads to fixed lengths; --padding {args.padding} pads to the longest text of "
+                         "each batch instead: give one or the other")  # fmt: skip
+    chosen = {"padding": args.padding} | ({"buckets": tuple(args.buckets)} if args.buckets else {})
+    try:
+        spec = TextModelSpec.model_validate({"variant": "fp32", **chosen})  # the variant: the encoder named
+    except ValidationError as exc:  # the flags' own types keep to the spec's bounds: a safety net
+        raise InputError("add-text-model:\n" + "\n".join(validation_problems(exc))) from None
+    name = args.name if args.name is not None else f"{args.encoder}_text"
     text = write_text_model(args.model_repository, name, args.encoder, spec, args.max_length, force=args.force)
     padding = f"buckets {list(text.buckets)}" if text.buckets else "the longest text of each batch"
     print(f"wrote {text.ensemble} (TEXT strings in) and {text.tokenizer} (padded to {padding}, "
@@ -113,14 +118,21 @@ def _serve_container(args: argparse.Namespace) -> int:
 
     from tritonkit.triton import container
 
-    container.check_image(args.image)
+    if args.image is not None:
+        container.check_image(args.image)
+    if not args.model_repository.is_dir():
+        raise InputError(f"{args.model_repository}: model repository is not a directory")
+    # The derived image where a model imports `tokenizers`; an explicit --image wins.
+    choice = container.choose_image(args.image, container.models_needing_tokenizers(args.model_repository))
+    if choice.note:
+        print(choice.note, file=sys.stderr)
     options = container.ContainerOptions(
         model_repository=args.model_repository,
         http_port=args.http_port,
         grpc_port=args.grpc_port,
         metrics_port=args.metrics_port,
         gpus=args.gpus,
-        image=args.image,
+        image=choice.image,
     )
     print(container.render(options))
     if args.print_only:
@@ -293,7 +305,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def cmd_k8s(args: argparse.Namespace) -> int:
     import yaml
 
-    from tritonkit.k8s.overlay import OverlaySpec, Resources, write_overlay
+    from tritonkit.k8s.overlay import OverlaySpec, Resources, triton_image, write_overlay
 
     spec = OverlaySpec(
         flavour=args.flavour,
@@ -301,6 +313,7 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         models=tuple(args.model),
         image_tag=args.image_tag,
         image_digest=args.image_digest,
+        image=args.image,
         resources=Resources(args.cpu_request, args.memory_request, args.cpu_limit, args.memory_limit),
         min_replicas=args.min_replicas,
         max_replicas=args.max_replicas,
@@ -309,8 +322,10 @@ def cmd_k8s(args: argparse.Namespace) -> int:
         models_from=args.models_from,
         models_region=args.models_region,
     )
-    rendered = write_overlay(spec, args.manifests, args.out, repository=args.model_repository if args.model else None)
+    rendered = write_overlay(spec, args.manifests, args.out, repository=args.model_repository)
     kinds = sorted({str(doc["kind"]) for doc in yaml.safe_load_all(rendered) if doc})
+    if note := triton_image(spec, args.model_repository).note:
+        print(note, file=sys.stderr)
     print(f"wrote {args.out / 'kustomization.yaml'}: renders {', '.join(kinds)}")
     print(f"deploy: kubectl apply -k {args.out}")
     return 0
@@ -347,10 +362,11 @@ def build_parser() -> argparse.ArgumentParser:
     text.add_argument("--name", help="the text model's name (default: <encoder>_text)")
     text.add_argument("--padding", choices=("buckets", "longest"), default="buckets",
                       help="pad to fixed length buckets (default), or to the longest text of each batch")  # fmt: skip
-    text.add_argument("--buckets", type=types.length_list(MAX_LENGTH), default=None,
-                      help="bucket lengths (default: 16,32,64,128)")  # fmt: skip
-    text.add_argument("--max-length", type=types.bounded_int(1, MAX_LENGTH), default=128,
-                      help="texts are truncated at this many tokens (default: 128)")  # fmt: skip
+    text.add_argument("--buckets", type=types.length_list(MAX_LENGTH, most=32), default=None,  # specs.Buckets
+                      help="bucket lengths, e.g. 16,32,64,128 (default: those up to --max-length)")  # fmt: skip
+    text.add_argument("--max-length", type=types.bounded_int(1, MAX_LENGTH), default=None,
+                      help="texts are truncated at this many tokens (default: 128, or the encoder's "
+                      "model_max_length where shorter)")  # fmt: skip
     text.add_argument("--model-repository", type=types.output_dir, default=DEFAULT_REPOSITORY)
     text.add_argument("--force", action="store_true", help="replace the text model and its tokenizer if they exist")
     text.set_defaults(run=cmd_add_text_model)
@@ -362,7 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--metrics-port", type=types.port, default=8002)
     serve.add_argument("--container", action="store_true", help="the NGC container instead of the local server")
     serve.add_argument("--gpus", help="with --container: docker's --gpus value, e.g. all")
-    serve.add_argument("--image", default=NGC_IMAGE, help=f"with --container: image (default: {NGC_IMAGE})")
+    serve.add_argument("--image", help=f"with --container: the image (default: {NGC_IMAGE}, or {TOKENIZERS_IMAGE} "
+                       "where a model imports tokenizers: docker/tritonserver builds it)")  # fmt: skip
     serve.add_argument("--print-only", action="store_true", help="with --container: print the command only")
     serve.set_defaults(run=cmd_serve)
 
@@ -431,9 +448,13 @@ def build_parser() -> argparse.ArgumentParser:
     k8s.add_argument("--flavour", choices=("cpu", "gpu"), default="cpu", help="k8s/overlays/<flavour> (default: cpu)")
     k8s.add_argument("--namespace", default="tritonkit")
     k8s.add_argument("--model", action="append", default=[], help="serve only this model (repeatable; default: all)")
-    k8s.add_argument("--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="where --model must exist")
+    k8s.add_argument(
+        "--model-repository", type=Path, default=DEFAULT_REPOSITORY, help="where --model must exist; picks the image"
+    )
     k8s.add_argument("--image-tag", help="the NGC tritonserver tag, e.g. 26.07-py3 (default: the pinned one)")
     k8s.add_argument("--image-digest", help="sha256:<64 hex>: the tritonserver image by digest instead of tag")
+    k8s.add_argument("--image", help=f"NAME:TAG or NAME@sha256:…: another image, e.g. {TOKENIZERS_IMAGE} pushed "
+                     "to a registry (default: that one where a model imports tokenizers, else NGC's)")  # fmt: skip
     for flag in ("cpu-request", "memory-request", "cpu-limit", "memory-limit"):
         k8s.add_argument(f"--{flag}", help="a Kubernetes quantity, e.g. 2, 500m, 4Gi")
     k8s.add_argument("--min-replicas", type=int, help="the autoscaler's lower bound (1 to 100)")

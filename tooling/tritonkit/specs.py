@@ -488,7 +488,7 @@ class TokensPayload(_Spec):
         if self.lengths == "uniform" and self.min_tokens > self.sequence_length:
             raise ValueError(f"min_tokens {self.min_tokens} exceeds sequence_length {self.sequence_length}")
         too_long = [b for b in self.buckets if b > self.sequence_length]
-        if self.lengths == "buckets" and too_long:
+        if self.lengths == "buckets" and too_long and "buckets" in self.model_fields_set:  # defaults stop there
             raise ValueError(f"buckets {too_long} are longer than sequence_length {self.sequence_length}")
         return self
 

@@ -37,7 +37,7 @@ from tritonkit.specs import (
     TextModelSpec,
     VariantName,
 )
-from tritonkit.triton import model_config, profiles
+from tritonkit.triton import model_config, profiles, text_model
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.onnx_signature import read_signature
 from tritonkit.triton.repository import write_model
@@ -93,6 +93,10 @@ def export(
         problems.append(str(exc))
     if source:
         problems += _source_problems(recipe, source)
+    if recipe.text_model is not None:
+        problems += text_model.existing_problems(repository, text_model_name(recipe), force=force)
+        if source:
+            problems += text_model.source_length_problems(source.folder, recipe.max_sequence_length)
     if problems or source is None:
         raise InputError(f"recipe {recipe.name}:\n" + listed([f"  {problem}" for problem in problems]))
     with tempfile.TemporaryDirectory(prefix="tritonkit-export-") as scratch:
@@ -121,8 +125,6 @@ def _write_text_model(recipe: RecipeSpec, spec: TextModelSpec, outcomes: list[Va
     if encoder.written is None:
         progress(f"{text_model_name(recipe)}: not written, its encoder {encoder.record.model} failed its gates")
         return
-    if "buckets" not in spec.model_fields_set:  # the default buckets, as far as the recipe's texts go
-        spec = spec.model_copy(update={"buckets": tuple(b for b in spec.buckets if b <= recipe.max_sequence_length)})
     text = write_text_model(
         repository, text_model_name(recipe), encoder.record.model, spec, recipe.max_sequence_length, force=force
     )

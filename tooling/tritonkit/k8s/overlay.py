@@ -1,6 +1,10 @@
 """`tritonkit k8s`: a kustomize overlay for one deployment of chosen models, over the project's
 k8s/ manifests (which stay the one source: the overlay refers to them and patches only what the
-user chose: models, image tag or digest, resources, replica bounds, scale to zero, object storage).
+user chose: models, image, resources, replica bounds, scale to zero, object storage).
+
+The image is the NGC one the base pins, unless the user names another (--image, --image-tag,
+--image-digest) or the repository's served models need tritonkit's derived image (a Python model
+importing `tokenizers`, see triton/container.py): then the derived one, with a note saying so.
 
 Every patch of a value that lives in those manifests first tests that value (JSON patch `test`),
 so an overlay rendered against manifests that have since changed fails loudly instead of
@@ -25,6 +29,18 @@ import yaml
 
 from tritonkit.errors import InputError
 from tritonkit.files import replace_directory
+from tritonkit.triton.container import (
+    TOKENIZERS_BUILD,
+    TOKENIZERS_IMAGE,
+    TOKENIZERS_MODULE,
+    ImageChoice,
+    ImageReference,
+    is_stock,
+    models_needing_tokenizers,
+    named,
+    parse_image,
+)
+from tritonkit.triton.container import check_image as check_release
 
 Flavour = Literal["cpu", "gpu"]
 KUSTOMIZATION = "kustomization.yaml"
@@ -60,6 +76,7 @@ class OverlaySpec:
     models: tuple[str, ...] = ()  # empty: every model in the repository
     image_tag: str | None = None
     image_digest: str | None = None  # sha256:…: the image referenced by digest instead of tag
+    image: str | None = None  # NAME:TAG or NAME@sha256:…: another image than NGC's (e.g. the derived one)
     resources: Resources = Resources()
     min_replicas: int | None = None
     max_replicas: int | None = None
@@ -99,6 +116,8 @@ def check_spec(spec: OverlaySpec, repository: Path | None, defaults: Defaults) -
         raise InputError(f"--image-digest {spec.image_digest!r}: expected sha256: and 64 lowercase hex digits")
     if spec.image_digest is not None and spec.image_tag is not None:
         raise InputError("--image-digest with --image-tag: a digest names one image whatever its tag; drop --image-tag")
+    if spec.image is not None:
+        check_image(spec.image, spec)
     check_resources(spec.resources, defaults.resources)
     check_replicas(spec, defaults)
     if spec.capacity_per_replica is not None and not spec.scale_to_zero:
@@ -115,6 +134,39 @@ def check_spec(spec: OverlaySpec, repository: Path | None, defaults: Defaults) -
         for model in spec.models:
             if model not in available:
                 raise InputError(f"model {model!r} is not in {repository}; it has: {', '.join(available) or 'none'}")
+
+
+def check_image(chosen: str, spec: OverlaySpec) -> None:
+    """--image `chosen`: a reference pinned by tag or digest (its own or --image-digest), of a
+    release that has the flags the base passes."""
+    image = parse_image(chosen)
+    if spec.image_tag is not None:
+        raise InputError(f"--image-tag with --image: {chosen} names its own tag (NAME:TAG); drop --image-tag")
+    if image.digest and spec.image_digest is not None:
+        raise InputError(f"--image-digest with --image {image.name}@{image.digest}: two digests; drop one")
+    if image.tag is None and image.digest is None and spec.image_digest is None:
+        raise InputError(f"--image {chosen}: expected a pinned image, NAME:TAG or NAME@sha256:<64 hex>")
+    check_release(chosen)
+
+
+def triton_image(spec: OverlaySpec, repository: Path | None) -> ImageChoice:
+    """The image the overlay runs and the note to show: the one the user named (noted where it is a
+    stock image that models of `repository` cannot load in), else the derived image where they need
+    it, else the base's (image "", no note). The models are the chosen ones, or all of them."""
+    needing = [] if repository is None else models_needing_tokenizers(repository, spec.models or None)
+    if spec.image is None and spec.image_tag is None and spec.image_digest is None:
+        if not needing:
+            return ImageChoice("", None)
+        return ImageChoice(TOKENIZERS_IMAGE, f"note: {named(needing)} {TOKENIZERS_MODULE}, which the NGC image "
+                           f"lacks: the overlay runs {TOKENIZERS_IMAGE}; build it ({TOKENIZERS_BUILD}) and load it "
+                           "into the nodes, or push it and pass --image REGISTRY/NAME:TAG")  # fmt: skip
+    if not needing or (spec.image is not None and not is_stock(spec.image)):
+        return ImageChoice(spec.image or "", None)
+    pin = f":{spec.image_tag}" if spec.image_tag else f"@{spec.image_digest}"
+    chosen = spec.image or f"{TRITON_IMAGE}{pin}"
+    return ImageChoice(spec.image or "", f"note: {named(needing)} {TOKENIZERS_MODULE}, which {chosen} lacks: it "
+                       f"will not load; pass --image with {TOKENIZERS_IMAGE}, pushed where the nodes pull from "
+                       f"({TOKENIZERS_BUILD})")  # fmt: skip
 
 
 def check_resources(chosen: Resources, defaults: Resources) -> None:
@@ -170,8 +222,12 @@ def render(spec: OverlaySpec, manifests: Path, out: Path) -> dict[str, bytes]:
         kustomization["components"] = [f"{base}/components/{name}" for name in components]
     if spec.image_tag:
         kustomization["images"] = [{"name": TRITON_IMAGE, "newTag": spec.image_tag}]
-    if spec.image_digest:
+    if spec.image_digest and not spec.image:
         kustomization["images"] = [{"name": TRITON_IMAGE, "digest": spec.image_digest}]
+    if spec.image:
+        image = parse_image(spec.image)
+        pins = {"newTag": image.tag, "digest": pinned_digest(spec, image)}
+        kustomization["images"] = [{"name": TRITON_IMAGE, "newName": image.name} | {k: v for k, v in pins.items() if v}]
     if spec.models_from:
         source = [f"url={spec.models_from}"] + ([f"region={spec.models_region}"] if spec.models_region else [])
         kustomization["configMapGenerator"] = [{"name": "triton-model-source", "literals": source}]
@@ -179,6 +235,12 @@ def render(spec: OverlaySpec, manifests: Path, out: Path) -> dict[str, bytes]:
     return {
         KUSTOMIZATION: (HEADER + yaml.dump(kustomization, Dumper=_BlockDumper, sort_keys=False, width=120)).encode()
     }
+
+
+def pinned_digest(spec: OverlaySpec, image: ImageReference | None = None) -> str | None:
+    """The digest the image is pinned by: --image's own, or --image-digest."""
+    image = image or (parse_image(spec.image) if spec.image else None)
+    return (image.digest if image else None) or spec.image_digest
 
 
 def patches(spec: OverlaySpec, manifests: Path) -> list[dict[str, Any]]:
@@ -202,7 +264,7 @@ def deployment_operations(spec: OverlaySpec, manifests: Path) -> list[dict[str, 
     (index,) = [i for i, c in enumerate(containers) if c["name"] == "tritonserver"]
     path = f"/spec/template/spec/containers/{index}"
     operations: list[dict[str, Any]] = []
-    if spec.image_digest:
+    if pinned_digest(spec):
         # Pinned by digest: checkov's image-digest policy is met, so its skip goes.
         skip = manifest["metadata"].get("annotations", {}).get(DIGEST_SKIP, "")
         if not skip.startswith("CKV_K8S_43="):
@@ -305,10 +367,13 @@ def flavour_defaults(manifests: Path, flavour: Flavour) -> Defaults:
 
 def write_overlay(spec: OverlaySpec, manifests: Path, out: Path, *, repository: Path | None) -> str:
     """Check, render and write the overlay to `out`; the rendered manifests. Nothing is written
-    unless kustomize renders it (tried in a sibling directory: same depth, same relative paths)."""
+    unless kustomize renders it (tried in a sibling directory: same depth, same relative paths).
+    `repository`: where the chosen models must exist, and whose models choose the image."""
     if not (manifests / "overlays" / spec.flavour / KUSTOMIZATION).is_file():
         raise InputError(f"{manifests}: not tritonkit's k8s/ directory (no overlays/{spec.flavour}); pass --manifests")
     check_spec(spec, repository, flavour_defaults(manifests, spec.flavour))
+    if spec.image is None and (image := triton_image(spec, repository).image):
+        spec = dataclasses.replace(spec, image=image)  # the derived image: a model needs it
     existing = out / KUSTOMIZATION
     if existing.is_file() and not existing.read_text().startswith(HEADER):
         raise InputError(f"{existing} was not written by tritonkit k8s; refusing to replace it")

@@ -195,8 +195,8 @@ def _width(spec: TokensPayload, longest: int) -> int:
     """What a request of `longest` tokens is padded to."""
     if spec.lengths == "fixed":
         return spec.sequence_length
-    if spec.lengths == "buckets":
-        return next((bucket for bucket in spec.buckets if bucket >= longest), spec.sequence_length)
+    if spec.lengths == "buckets":  # the buckets up to sequence_length, where texts are cut, then it
+        return next((b for b in spec.buckets if longest <= b < spec.sequence_length), spec.sequence_length)
     return longest
 
 
@@ -204,12 +204,14 @@ def _width(spec: TokensPayload, longest: int) -> int:
 
 
 def _text_input(config: ModelConfig, batching: bool) -> ModelInput:
-    """The one string input of a `<name>_text` model: one text per batch row."""
+    """The one string input of a `<name>_text` model: one text per batch row ([1] with the batch
+    dimension implicit; a model that does not batch takes [1] or [-1], one text a request)."""
     inputs = model_inputs(config, strings=True)
-    if len(inputs) != 1 or inputs[0].dtype != np.object_ or inputs[0].dims != ((1,) if batching else (-1,)):
-        shapes = ", ".join(f"'{i.name}' {i.dtype} {list(i.dims)}" for i in inputs) or "no inputs"
+    shapes = ((1,),) if batching else ((1,), (-1,))
+    if len(inputs) != 1 or inputs[0].dtype != np.object_ or inputs[0].dims not in shapes:
+        taken = ", ".join(f"'{i.name}' {i.dtype} {list(i.dims)}" for i in inputs) or "no inputs"
         raise InputError(
-            f"model '{config.name}' takes {shapes}; a texts payload fills one string input [1] "
+            f"model '{config.name}' takes {taken}; a texts payload fills one string input [1] "
             "(a <name>_text model: tritonkit add-text-model)"
         )
     return inputs[0]
@@ -218,12 +220,13 @@ def _text_input(config: ModelConfig, batching: bool) -> ModelInput:
 def _texts(spec: TextsPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
     _check_batch(spec.batch_size, config, batching)
     text_input = _text_input(config, batching)
-    lines = read_lines(spec.texts)
-    _check_pool_size(f"texts payload for model '{config.name}'", spec.batch_size * max(map(len, lines)), spec.count)
+    lines = [line.encode() for line in read_lines(spec.texts)]  # once: every request shares them
+    longest = max(map(len, lines))  # bytes, as they go over the wire
+    _check_pool_size(f"texts payload for model '{config.name}'", spec.batch_size * longest, spec.count)
     rng = np.random.default_rng(seed)
     payloads = []
     for _ in range(spec.count):
-        rows = [lines[int(i)].encode() for i in rng.integers(0, len(lines), spec.batch_size)]
+        rows = [lines[int(i)] for i in rng.integers(0, len(lines), spec.batch_size)]
         array = np.array(rows, dtype=np.object_)
         payloads.append({text_input.name: array[:, None] if batching else array})
     description = f"texts: {spec.texts.name}, batch {spec.batch_size}"
