@@ -10,13 +10,14 @@ Four ways to send the same sentences, side by side in one run:
 - text buckets: strings to `<name>_text` with buckets 16/32/64/128.
 
 For each: p50/p99 at a low rate, then rising rates until p99 leaves the chat SLO (or errors pass
-1%): the highest rate within it is the capacity. The encoder's own statistics give its average
+1%), then a few bisection steps between the last rate within it and the first beyond: the highest
+rate within it is the capacity. The encoder's own statistics give its average
 batch size at each rate. Printed: capacity ratios against natural, p99 at low load, batch sizes;
 written as JSON and a plot of p99 against offered rate. The shared 2-core machine also runs the
 server and the client: figures drift from run to run, ratios measured in one run are what to read.
 
     .venv/bin/tritonkit export export/minilm.yaml --variants fp32 --model-repository /tmp/minilm_repo
-    .venv/bin/python bench/text_batching.py --exported /tmp/minilm_repo/minilm_fp32   # ~8 min
+    .venv/bin/python bench/text_batching.py --exported /tmp/minilm_repo/minilm_fp32   # ~12 min
 """
 
 from __future__ import annotations
@@ -121,13 +122,28 @@ def capacity_run(server: LocalServer, host: Host, strategy: Strategy, repository
     while rate <= args.max_rate:
         level = run_level(server, host, strategy, repository, rate)
         levels.append(level)
-        p99, batch = level["p99_ms"] or float("nan"), level["encoder_average_batch"] or 0.0
-        print(f"  {rate:7.1f}/s: p99 {p99:7.1f} ms, errors {100 * level['error_rate']:.1f}%, encoder batch {batch:.2f}")
+        show(level)
         if not level["within_slo"]:
             break
         rate *= args.step
+    # Between the last rate within the SLO and the first beyond it: halve the gap (geometrically).
     passing = [level["offered_per_s"] for level in levels if level["within_slo"]]
-    return {"low_load": low, "levels": levels, "capacity_per_s": max(passing, default=0.0)}
+    failing = [level["offered_per_s"] for level in levels if not level["within_slo"]]
+    low_rate, high_rate = max(passing, default=0.0), min(failing, default=0.0)
+    for _ in range(args.refine if low_rate and high_rate else 0):
+        rate = (low_rate * high_rate) ** 0.5
+        level = run_level(server, host, strategy, repository, rate)
+        levels.append(level)
+        show(level)
+        low_rate, high_rate = (rate, high_rate) if level["within_slo"] else (low_rate, rate)
+    levels.sort(key=lambda level: level["offered_per_s"])
+    return {"low_load": low, "levels": levels, "capacity_per_s": low_rate}
+
+
+def show(level: dict[str, Any]) -> None:
+    p99, batch = level["p99_ms"] or float("nan"), level["encoder_average_batch"] or 0.0
+    print(f"  {level['offered_per_s']:7.1f}/s: p99 {p99:7.1f} ms, errors {100 * level['error_rate']:.1f}%, "
+          f"encoder batch {batch:.2f}")  # fmt: skip
 
 
 def ratio(value: float | None, base: float | None) -> float | None:
@@ -182,6 +198,7 @@ def main() -> None:
     parser.add_argument("--start-rate", type=float, default=20.0)
     parser.add_argument("--step", type=float, default=1.3, help="each level offers this many times the last")
     parser.add_argument("--max-rate", type=float, default=2000.0)
+    parser.add_argument("--refine", type=int, default=3, help="bisection steps between the last pass and first miss")
     parser.add_argument("--json", type=Path, default=Path("bench/results/text_batching.json"))
     args = parser.parse_args()
 

@@ -321,7 +321,7 @@ CASES = [
         "tokens-lengths-unknown",
         "payload",
         {**TOKENS, "lengths": "long"},
-        ("payload.tokens.lengths: Input should be 'fixed', 'texts' or 'uniform'",),
+        ("payload.tokens.lengths: Input should be 'fixed', 'texts', 'uniform' or 'buckets'",),
     ),
     field_case("tokens-texts-missing", "payload", without(TOKENS, "texts"), ("payload.tokens.texts: Field required",)),
     field_case(
@@ -526,7 +526,7 @@ CASES = [
     payload_case(
         "tokenizer-json-garbage",
         TOKENS,
-        ("tokenizer.json: not a tokenizer.json that tokenizers can read",),
+        ("tokenizer.json: not a tokenizer.json the tokenizers library reads",),
         readme="a tokenizer.json that is not one",
         files=TOKENIZER,
     ),

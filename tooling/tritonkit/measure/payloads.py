@@ -37,6 +37,7 @@ from tritonkit.specs import (
     TextsPayload,
     TokensPayload,
 )
+from tritonkit.tokenizer_files import read_tokenizer
 from tritonkit.triton.model_config import ModelConfig
 
 if TYPE_CHECKING:
@@ -273,11 +274,7 @@ def _load_tokenizer(folder: Path) -> Tokenizer:
     path = folder / "tokenizer.json"
     if not path.exists():
         raise InputError(f"{path}: no tokenizer.json (the exporter writes one into <model>/tokenizer/)")
-    text = read_text(path, "a tokenizer.json of the tokenizers library", MAX_TEXT_BYTES)
-    try:
-        return Tokenizer.from_str(text)
-    except Exception as exc:  # tokenizers raises a bare Exception for every malformed file
-        raise InputError(f"{path}: not a tokenizer.json that tokenizers can read ({excerpt(str(exc))})") from None
+    return read_tokenizer(path, "a tokenizer.json of the tokenizers library")
 
 
 def _padding(tokenizer: Tokenizer) -> tuple[int, str]:

@@ -33,6 +33,7 @@ from tritonclient.grpc import model_config_pb2 as mc
 from tritonkit.errors import InputError
 from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, listed, read_text
 from tritonkit.specs import DEFAULT_BUCKETS, TextModelSpec
+from tritonkit.tokenizer_files import read_tokenizer
 from tritonkit.triton import model_config
 from tritonkit.triton.model_config import ModelConfig
 from tritonkit.triton.repository import CONFIG_FILE, STAGING_PREFIX, check_model_name, write_model
@@ -212,11 +213,7 @@ def _length_problems(
 
 
 def _read_tokenizer(path: Path) -> Tokenizer:
-    text = read_text(path, "the tokenizer.json the exporter writes beside the encoder", MAX_TEXT_BYTES)
-    try:
-        return Tokenizer.from_str(text)
-    except Exception as exc:  # tokenizers raises a bare Exception for every malformed file
-        raise InputError(f"{path}: not a tokenizer.json the tokenizers library reads ({excerpt(str(exc))})") from None
+    return read_tokenizer(path, "the tokenizer.json the exporter writes beside the encoder")
 
 
 def _tokenizer_settings(path: Path) -> dict[str, object]:
