@@ -69,10 +69,16 @@ STRATEGIES = {
 }
 
 
-def write_repository(exported: Path, root: Path) -> Path:
+def write_repository(exported: Path, root: Path, queue_delay_us: int | None) -> Path:
+    """The encoder under the latency profile (with another batcher delay where asked: the same for
+    every strategy), and the two text models over it."""
     onnx = exported / "1" / "model.onnx"
     tokenizer = {f"tokenizer/{f.name}": f for f in (exported / "tokenizer").iterdir()}
     knobs = profile("latency").warmed_up_at(SEQUENCE_LENGTH)
+    if queue_delay_us is not None:
+        assert knobs.dynamic_batching is not None
+        batching = knobs.dynamic_batching.model_copy(update={"max_queue_delay_microseconds": queue_delay_us})
+        knobs = knobs.model_copy(update={"dynamic_batching": batching})
     write_model(root, model_config.build_config(ENCODER, read_signature(onnx), knobs), onnx, extra_files=tokenizer)
     for padding in ("longest", "buckets"):
         spec = TextModelSpec(variant="fp32", padding=padding, buckets=BUCKETS)  # type: ignore[arg-type]
@@ -199,12 +205,13 @@ def main() -> None:
     parser.add_argument("--step", type=float, default=1.3, help="each level offers this many times the last")
     parser.add_argument("--max-rate", type=float, default=2000.0)
     parser.add_argument("--refine", type=int, default=3, help="bisection steps between the last pass and first miss")
+    parser.add_argument("--queue-delay-us", type=int, help="the encoder's batcher delay (default: the profile's, 0)")
     parser.add_argument("--json", type=Path, default=Path("bench/results/text_batching.json"))
     args = parser.parse_args()
 
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        repository = write_repository(args.exported, Path(tmp) / "repository")
+        repository = write_repository(args.exported, Path(tmp) / "repository", args.queue_delay_us)
         with LocalServer(repository) as server:
             host = Host(server.grpc_url, server.http_url)
             for name, strategy in STRATEGIES.items():
@@ -213,8 +220,8 @@ def main() -> None:
     summary = summarise(results)
     print_summary(summary)
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    document = {"cpu": platform.processor() or platform.machine(), "chat_p99_ms": CHAT_P99_MS, "summary": summary,
-                "runs": results}  # fmt: skip
+    document = {"cpu": platform.processor() or platform.machine(), "chat_p99_ms": CHAT_P99_MS,
+                "queue_delay_us": args.queue_delay_us or 0, "summary": summary, "runs": results}  # fmt: skip
     args.json.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n")
     plot(results, args.json.with_suffix(".png"))
     print(f"wrote {args.json} and {args.json.with_suffix('.png')}")
