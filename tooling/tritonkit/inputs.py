@@ -4,6 +4,7 @@ short excerpt of what was read. Every problem becomes an InputError naming the f
 
 from __future__ import annotations
 
+import json
 import reprlib
 from collections.abc import Callable
 from pathlib import Path
@@ -56,6 +57,19 @@ def path_problem(text: str) -> str | None:
     if any(len(part.encode(errors="surrogateescape")) > MAX_NAME_CHARS for part in text.split("/")):
         return f"has a name longer than {MAX_NAME_CHARS} bytes"
     return None
+
+
+def read_json_object(path: Path, what: str, holding: str) -> dict[str, object]:
+    """The JSON object in `path` (read as read_text reads, bounded); `holding` says what its keys
+    are, for messages (e.g. "tokenizer settings")."""
+    text = read_text(path, what, MAX_TEXT_BYTES)
+    try:
+        loaded = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
+    if not isinstance(loaded, dict):
+        raise InputError(f"{path}: a JSON {type(loaded).__name__}; expected an object of {holding}")
+    return loaded
 
 
 def read_text(path: Path, what: str, max_bytes: int) -> str:

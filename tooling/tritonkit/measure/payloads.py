@@ -11,7 +11,6 @@ gevent-sensitive modules.
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
 import zipfile
 from collections.abc import Callable
@@ -27,7 +26,7 @@ from tritonclient.utils import triton_to_np_dtype
 
 from tritonkit.errors import InputError
 from tritonkit.images import header_problems, image_files, read_rgb, views
-from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, read_lines, read_text
+from tritonkit.inputs import attempt, excerpt, read_json_object, read_lines
 from tritonkit.specs import (
     FilesPayload,
     ImagesPayload,
@@ -431,13 +430,7 @@ def _read_processor_config(folder: Path) -> None:
     path = folder / PROCESSOR_CONFIG
     if not path.exists():
         raise InputError(f"{path}: no {PROCESSOR_CONFIG} (the exporter writes one into <model>/preprocessor/)")
-    text = read_text(path, "an image processor's JSON settings", MAX_TEXT_BYTES)
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(settings, dict):
-        raise InputError(f"{path}: a JSON {type(settings).__name__}; expected an object of image processor settings")
+    read_json_object(path, "an image processor's JSON settings", "image processor settings")
 
 
 def _require_transformers() -> None:

@@ -31,7 +31,7 @@ from tokenizers import Tokenizer
 from tritonclient.grpc import model_config_pb2 as mc
 
 from tritonkit.errors import InputError
-from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, listed, read_text
+from tritonkit.inputs import MAX_TEXT_BYTES, attempt, excerpt, listed, read_json_object, read_text
 from tritonkit.specs import DEFAULT_BUCKETS, TextModelSpec
 from tritonkit.tokenizer_files import read_tokenizer
 from tritonkit.triton import model_config
@@ -220,14 +220,7 @@ def _tokenizer_settings(path: Path) -> dict[str, object]:
     """tokenizer_config.json's settings; none where there is no such file (tokenizer.json suffices)."""
     if not (path.exists() or path.is_symlink()):
         return {}
-    text = read_text(path, "the tokenizer's settings (JSON), as transformers saves them", MAX_TEXT_BYTES)
-    try:
-        settings = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path}: not JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from None
-    if not isinstance(settings, dict):
-        raise InputError(f"{path}: a JSON {type(settings).__name__}; expected an object of tokenizer settings")
-    return settings
+    return read_json_object(path, "the tokenizer's settings (JSON), as transformers saves them", "tokenizer settings")
 
 
 def _tokenizer_files(folder: Path, repository: Path, problems: list[str]) -> dict[str, Path]:
