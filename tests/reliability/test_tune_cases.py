@@ -28,6 +28,16 @@ BATCHING_FAMILY = {
     for variant in ("fp32", "int8_dynamic")
 }
 
+TEXTS = {"kind": "texts", "texts": "texts.txt"}
+TEXTS_TARGET = changed(changed(TUNE_TARGET, "model", "m_text"), "payload", TEXTS)
+TEXT_STEPS = 'ensemble_scheduling { step { model_name: "m_text_tokenizer" } step { model_name: "m_fp32" } }'
+TEXT_MODEL = {  # as write_text_model lays one out (what tune reads of it before a server starts)
+    "model_repository/m_text/config.pbtxt": f'name: "m_text"\nplatform: "ensemble"\n{TEXT_STEPS}\n',
+    "model_repository/m_text_tokenizer/config.pbtxt": 'name: "m_text_tokenizer"\nbackend: "python"\n'
+    'input { name: "TEXT" data_type: TYPE_STRING dims: [1] }\n'
+    'parameters { key: "max_length" value { string_value: "32" } }\n',
+}
+
 
 def files(*targets: dict[str, Any], **more: str | bytes) -> dict[str, str | bytes]:
     return {"targets.yaml": targets_file(*(targets or (TUNE_TARGET,))), **FAMILY, **more}
@@ -122,8 +132,28 @@ CASES = [
     case(
         "files-payload",
         TUNE,
-        ("tune needs a tokens or random payload",),
+        ("tune needs a tokens, texts or random payload (files cannot vary batch size)",),
         files(changed(TUNE_TARGET, "payload", {"kind": "files", "paths": ["a.npz"]}), **{"a.npz": b""}),
+    ),
+    case(
+        "texts-not-a-text-model",
+        TUNE,
+        ("target 't': model 'm_fp32' is not a text model", "a texts target is tuned through one"),
+        files(changed(TUNE_TARGET, "payload", TEXTS), **{"texts.txt": "hello\n"}),
+        readme="a texts target whose model is not a text model",
+    ),
+    case(
+        "texts-text-model-missing",
+        TUNE,
+        ("target 't': model 'm_text' is not in model_repository (no m_text/config.pbtxt)",),
+        files(TEXTS_TARGET, **{"texts.txt": "hello\n"}),
+    ),
+    case(
+        "texts-tuned-name-taken",
+        TUNE,
+        ("model_repository/m_tuned_t: model 'mine'", "is not a text model's ensemble", "choose another name"),
+        files(TEXTS_TARGET, **TEXT_MODEL, **{"model_repository/m_tuned_t/config.pbtxt": 'name: "mine"\n'}),
+        readme="a texts target whose tuned text model's name holds a model of yours",
     ),
     case(
         "tuned-name-too-long",

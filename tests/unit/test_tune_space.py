@@ -194,7 +194,7 @@ def test_token_buckets_vary_only_for_text_targets_at_natural_lengths() -> None:
     assert len(text) == 2 * len(plain)
     assert {c.key() for c in plain} <= {c.key() for c in text}
     bucketed = next(c for c in text if c.buckets)
-    assert "client buckets [16, 32, 40]" in bucketed.describe()
+    assert "padded to buckets [16, 32, 40]" in bucketed.describe()
     assert Candidate("fp32", 8, False, 0, (), 1, 1, None).key() == Candidate("fp32", 8, False, 0, (), 1, 1, None,
                                                                              buckets=()).key()  # fmt: skip
 

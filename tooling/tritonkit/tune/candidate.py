@@ -91,7 +91,7 @@ class Candidate:
         )
         queue = f", queue {self.queue.max_queue_size}/{self.queue.timeout_us} µs" if self.queue else ""
         client = f", client batch {self.client_batch_size}" if self.client_batch_size > 1 else ""
-        client += f", client buckets {list(self.buckets)}" if self.buckets else ""
+        client += f", padded to buckets {list(self.buckets)}" if self.buckets else ""
         extra = "".join(f", {path}={value}" for path, value in self.fields)
         threads = self.intra_op_threads or "auto"
         return f"{self.variant}: {batching}, {self.instance_count}x{threads} threads{queue}{client}{extra}"

@@ -18,7 +18,15 @@ from tritonkit.machine import usable_cores
 from tritonkit.measure.payloads import build_pool
 from tritonkit.measure.runner import measure_target
 from tritonkit.serving import Serving
-from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, RandomPayload, TargetSpec, TokensPayload
+from tritonkit.specs import (
+    ClosedLoopLoad,
+    LoadSpec,
+    OpenLoopLoad,
+    RandomPayload,
+    TargetSpec,
+    TextsPayload,
+    TokensPayload,
+)
 from tritonkit.triton.model_config import ModelConfig, read_config
 from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.family import Family
@@ -27,6 +35,7 @@ from tritonkit.tune.objective import Objective
 from tritonkit.tune.predict import ComputeProfile, Prediction, Profiles, Workload, predict
 from tritonkit.tune.search import OutOfBudget, SearchResult, Settings, search
 from tritonkit.tune.space import SpaceSpec, candidates
+from tritonkit.tune.text_target import TextTarget
 from tritonkit.tune.trials import Fidelity, Trial, TrialFigures
 
 Progress = Callable[[str], None]
@@ -65,6 +74,7 @@ class Tuner:
     progress: Progress = print
     cores: int = field(default_factory=usable_cores)
     _bases: dict[str, ModelConfig] = field(default_factory=dict)
+    _texts: dict[str, TextTarget] = field(default_factory=dict)  # texts targets' by name
 
     # -- configs ---------------------------------------------------------------------------------
 
@@ -76,7 +86,38 @@ class Tuner:
         return self._bases[model]
 
     def config(self, candidate: Candidate, target: TargetSpec) -> ModelConfig:
-        return candidate.config(self.base(candidate.variant), warmup_length(target))
+        return candidate.config(self.base(candidate.variant), warmup_length(self.encoder_target(target)))
+
+    # -- what is served ------------------------------------------------------------------------
+
+    def text_target(self, target: TargetSpec) -> TextTarget | None:
+        """The text model a target sends strings to; None for a target of tensors."""
+        if not isinstance(target.payload, TextsPayload):
+            return None
+        if target.name not in self._texts:
+            self._texts[target.name] = TextTarget.of(target, self.serving.repository)
+        return self._texts[target.name]
+
+    def encoder_target(self, target: TargetSpec) -> TargetSpec:
+        """What the encoder variants are handed: the target, or a texts target's texts as token ids."""
+        text = self.text_target(target)
+        return target if text is None else text.tokens_target(target, self.serving.repository)
+
+    def serve(
+        self, target: TargetSpec, variant: str, config: ModelConfig | None, buckets: tuple[int, ...] | None
+    ) -> tuple[str, tuple[int, ...]]:
+        """Load the variant with `config`; returns the model to send the target's requests to and
+        the buckets the client pads them to. A texts target: its text model over the variant, the
+        tokenizer padding to `buckets` (None: as written). Else the variant itself, its requests
+        padded to `buckets` (None, (): as the payload says)."""
+        model = self.family.model(variant)
+        self.serving.load(model, config)
+        text = self.text_target(target)
+        if text is None:
+            return model, buckets or ()
+        written = self.base(variant)
+        limit = (config or written).max_batch_size
+        return text.serve(self.serving, written, limit, buckets), ()
 
     # -- profiling ---------------------------------------------------------------------------
 
@@ -99,7 +140,7 @@ class Tuner:
         alone = Candidate(variant, sizes[-1], False, 0, (), 1, threads, None)
         model = self.family.model(variant)
         self.progress(f"profiling {model} at {threads or 'auto'} threads, batch {sizes}")
-        self.serving.load(model, self.config(alone, target))
+        self.serving.load(model, alone.config(self.base(variant), warmup_length(target)))
         seconds: list[tuple[int, float]] = []
         for size in sizes:
             # A large batch on a slow or busy host can outlast the short window: then a long one.
@@ -122,16 +163,17 @@ class Tuner:
     # -- trials ------------------------------------------------------------------------------
 
     def tune(self, target: TargetSpec, workload: str, max_trials: int | None) -> TargetTune:
+        handed = self.encoder_target(target)
         space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open",
-                           longest_tokens=natural_lengths(target))  # fmt: skip
+                           longest_tokens=natural_lengths(handed))  # fmt: skip
         threads = sorted({c.intra_op_threads or self.cores for c in space})
         # Compute time depends on the payload, not on the load: targets sharing a payload share profiles.
-        payload = digest({"family": self.family.name, "payload": target.payload.model_dump(mode="json")})
-        profiles = self.profiles(target, payload, threads)
+        payload = digest({"family": self.family.name, "payload": handed.payload.model_dump(mode="json")})
+        profiles = self.profiles(handed, payload, threads)
         # How often two requests can batch depends on the buckets they are padded to.
         loads = {
             buckets: Workload(mode=target.load.mode, level=target.load.level, cores=self.cores,
-                              shape_sharing=self.shape_sharing(with_buckets(target, buckets)))
+                              shape_sharing=self.shape_sharing(with_buckets(handed, buckets)))
             for buckets in {c.buckets for c in space}
         }  # fmt: skip
         predictions = {c.key(): predict(c, profiles, loads[c.buckets]) for c in space}
@@ -162,7 +204,7 @@ class Tuner:
                          figures=None, failure=why, seconds=time.monotonic() - started)  # fmt: skip
 
         try:
-            self.serving.load(model, self.config(candidate, target))
+            served, buckets = self.serve(target, candidate.variant, self.config(candidate, target), candidate.buckets)
         except InputError as exc:
             return failed(f"invalid: {exc}")
         except ServerError as exc:
@@ -172,9 +214,7 @@ class Tuner:
             meter.start()
         timing = self.space.screen if fidelity == "screen" else self.space.confirm
         rate = target.load.rate_per_s if isinstance(target.load, OpenLoopLoad) else None
-        probe = trial_target(
-            target, model, candidate.client_batch_size, timing.load_fields(rate), buckets=candidate.buckets
-        )
+        probe = trial_target(target, served, candidate.client_batch_size, timing.load_fields(rate), buckets=buckets)
         try:
             measurement = run_async(partial(measure_target, probe, self.serving.host))
         except (InputError, ServerError) as exc:
@@ -210,7 +250,10 @@ def warmup_length(target: TargetSpec) -> int:
         return payload.sequence_length
     if isinstance(payload, RandomPayload):
         return payload.dynamic_dim_size
-    raise InputError(f"target '{target.name}': tune needs a tokens or random payload (files cannot vary batch size)")
+    raise InputError(
+        f"target '{target.name}': tune needs a tokens, texts or random payload ({target.payload.kind} cannot vary "
+        "batch size)"
+    )
 
 
 def natural_lengths(target: TargetSpec) -> int | None:

@@ -15,15 +15,18 @@ from tritonkit.machine import cpu_description, usable_cores
 from tritonkit.measure.payloads import payload_file_problems, with_model_files
 from tritonkit.measure.preflight import local_fit_problems
 from tritonkit.measure.sweep import SweepResult
-from tritonkit.serving import serving
-from tritonkit.specs import TargetSpec, TargetsSpec
+from tritonkit.serving import Serving, serving
+from tritonkit.specs import TargetSpec, TargetsSpec, TextsPayload
 from tritonkit.triton.repository import check_model_name
+from tritonkit.triton.text_model import existing_problems, tokenizer_name
+from tritonkit.tune.candidate import Candidate
 from tritonkit.tune.curves import sweep_configurations
 from tritonkit.tune.driver import Progress, TargetTune, Tuner, warmup_length
 from tritonkit.tune.family import Family, family_of
 from tritonkit.tune.log import LogHeader, TrialLog, digest
-from tritonkit.tune.outputs import RECORD_FILE, record_for, write_tuned
+from tritonkit.tune.outputs import RECORD_FILE, TuneRecord, record_for, write_tuned
 from tritonkit.tune.space import SpaceSpec, candidates
+from tritonkit.tune.text_target import TextTarget, encoder_name
 
 
 @dataclass(frozen=True)
@@ -71,8 +74,9 @@ def prepare(
         targets.append(target)
         problems += _target_problems(target, family, space, repository, expanded)
         problems += payload_file_problems(target.payload)
-        if family:  # the variants share their inputs: the first one's config tells
-            problems += local_fit_problems(target.name, target.payload, repository / family.model(family.variants[0]))
+        if family:  # the variants share their inputs: the first one's config tells (a text model's own)
+            fitted = target.model if isinstance(target.payload, TextsPayload) else family.model(family.variants[0])
+            problems += local_fit_problems(target.name, target.payload, repository / fitted)
     if problems:
         raise InputError("cannot tune:\n" + listed([f"  {p}" for p in dict.fromkeys(problems)]))
     return next(iter(families.values())), targets
@@ -85,12 +89,18 @@ def _target_problems(
     space (what it found wrong, or ''), which does not depend on the target otherwise."""
     problems = []
     try:
-        warmup_length(target)
+        texts = isinstance(target.payload, TextsPayload)
+        warmup_length(TextTarget.of(target, repository).tokens_target(target, repository) if texts else target)
         if family is not None:
             name = family.tuned(target.name)
-            check_model_name(name)
-            if (repository / name).exists() and not (repository / name / RECORD_FILE).is_file():
-                raise InputError(f"{repository / name} exists and tune did not write it: rename the target or move it")
+            encoder = encoder_name(name) if texts else name
+            check_model_name(encoder)
+            if (repository / encoder).exists() and not (repository / encoder / RECORD_FILE).is_file():
+                raise InputError(
+                    f"{repository / encoder} exists and tune did not write it: rename the target or move it"
+                )
+            if texts:
+                problems += [f"target '{target.name}': {p}" for p in existing_problems(repository, name, force=True)]
             open_loop = target.load.mode == "open"
             if open_loop not in expanded:
                 try:
@@ -103,6 +113,22 @@ def _target_problems(
     except InputError as exc:
         problems.append(f"target '{target.name}': {exc}")
     return problems
+
+
+def _write_winner(
+    served: Serving, tuner: Tuner, target: TargetSpec, name: str, winner: Candidate, record: TuneRecord
+) -> None:
+    """`name`: the winner's config over its variant's ONNX file, or for a texts target a text model
+    over that (its encoder encoder_name(name)); loaded, so that it serves exactly what was written."""
+    text = tuner.text_target(target)
+    variant = tuner.family.model(winner.variant)
+    encoder = name if text is None else encoder_name(name)
+    write_tuned(served.repository, encoder, variant, tuner.config(winner, target), record)
+    if text is not None:
+        text.write_winner(served.repository, name, winner.variant, winner.buckets)
+        served.load(encoder)
+        served.load(tokenizer_name(name))
+    served.load(name)
 
 
 def tune_targets(
@@ -138,17 +164,17 @@ def tune_targets(
                 name, target.name, result.objective.describe(), target.slo, family.model(best.candidate.variant), best,
                 len(measured), result.candidates, space.digest(), log_path,
             )  # fmt: skip
-            write_tuned(
-                repository, name, family.model(best.candidate.variant), tuner.config(best.candidate, target), record
-            )
-            served.load(name)  # it loads, and serves exactly what was written
+            _write_winner(served, tuner, target, name, best.candidate, record)
             tuned[target.name] = name
             progress(f"{target.name}: wrote {repository / name} ({best.candidate.describe()}; {result.result.note})")
             if curves:
                 swept[target.name] = sweep_configurations(tuner, target, name, best.candidate, progress)
-        if served.local is None:  # a running server gets its variants back as written
+        if served.local is None:  # a running server gets its variants (and text models) back as written
             for variant in family.variants:
                 # As an override: Triton 2.51 keeps the last override on a plain reload of
                 # unchanged files.
                 served.load(family.model(variant), tuner.base(variant))
+            for target in targets:
+                if (text := tuner.text_target(target)) is not None:
+                    text.restore(served)
     return TuneOutcome(family, tuple(tunes), tuned, swept, log_path, log.resumed)
