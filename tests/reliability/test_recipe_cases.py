@@ -46,6 +46,9 @@ BAD_PHOTOGRAPHS = {"photos/broken.jpg": b"\xff\xd8 not a jpeg", "photos/notes.tx
                    "calibration/text.png": "a text file"}  # fmt: skip
 
 
+MESSAGES = "text\ts\tsplit\nlate again\tnegative\ttrain\nfine\tpositive\ttrain\nok\tpositive\ttest\n"
+
+
 def _symlink_loop(root: Path, recipe: str) -> None:
     recipe_setup(recipe)(root)
     (root / "loop_a").symlink_to(root / "loop_b")
@@ -344,6 +347,57 @@ CASES = [
         setup=recipe_setup(
             dumped(RECIPE), **{"repo/mini_fp32/config.pbtxt": "", "weights/config.json": "{}", "more.txt": SENTENCES}
         ),
+    ),
+    recipe_case(
+        "heads-data-columns",
+        "heads",
+        [{"name": "sentiment", "data": "messages.tsv"}],
+        ("heads.sentiment.data", "messages.tsv", "has no column sentiment"),
+        readme="a head's data without its label column",
+        **{"messages.tsv": "text\tsplit\nthe parcel is late\ttrain\n"},
+    ),
+    recipe_case(
+        "heads-data-rows",
+        "heads",
+        [{"name": "mood", "data": "messages.tsv", "label": "sentiment"}],
+        (
+            "an empty text on line 3",
+            "a split other than train or test on line 4",
+            "3 columns expected on line 5",
+            "the train split has 1 sentiment value(s)",
+            "the test split has sentiment values the train split lacks",
+        ),
+        readme="a head's data with bad rows (every one named, by line)",
+        **{
+            "messages.tsv": "text\tsentiment\tsplit\nlate again\tnegative\ttrain\n\tnegative\ttrain\n"
+            "fine\tpositive\tvalidation\ntoo\tmany\tcolumns\there\nok\tpositive\ttest\n"
+        },
+    ),
+    recipe_case(
+        "heads-data-binary",
+        "heads",
+        [{"name": "sentiment", "data": "messages.tsv"}],
+        ("heads.sentiment.data", "not UTF-8 text"),
+        **{"messages.tsv": b"text\tsentiment\tsplit\n\xff\xfe\tpositive\ttrain\n"},
+    ),
+    recipe_case("heads-data-outside", "heads", [{"name": "sentiment", "data": "../messages.tsv"}], (OUTSIDE,)),
+    recipe_case(
+        "heads-repeated",
+        "heads",
+        [{"name": "sentiment", "data": "a.tsv"}, {"name": "sentiment", "data": "b.tsv"}],
+        ("heads: each name at most once; repeated: ['sentiment']",),
+    ),
+    recipe_case("heads-name", "heads", [{"name": "Sentiment!", "data": "a.tsv"}], ("heads.0.name", "pattern")),
+    Case(
+        "recipe-heads-on-a-classifier",
+        EXPORT,
+        ("heads: a head is trained on sentence embeddings; text-classification gives none",),
+        setup=recipe_setup(
+            dumped(changed(changed(RECIPE, "task", "text-classification"), "heads", [{"name": "s", "data": "m.tsv"}])),
+            **PLAIN_FOLDER,
+            **{"m.tsv": MESSAGES},
+        ),
+        readme="heads on a task without sentence embeddings",
     ),
 ]
 

@@ -326,6 +326,15 @@ class TextModelSpec(_Spec):
     buckets: Buckets = DEFAULT_BUCKETS
 
 
+class HeadSpec(_Spec):
+    """A classifier head trained on a sentence encoder's embeddings: `<recipe>_<name>_<variant>`
+    for each variant exported, the encoder's graph with a linear layer and a softmax on top."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)
+    data: UserPath  # a TSV with a header: text, the label column, split (train or test)
+    label: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)  # default: name
+
+
 class DistillationSpec(_Spec):
     keep_every: Annotated[StrictInt, Field(gt=0, le=64)] = 2  # keep layers 0, k, 2k, …: every other by default
     text_file: UserPath | None = None  # train the student to match the teacher on these lines
@@ -376,6 +385,7 @@ class RecipeSpec(_Spec):
     # (e.g. "a photo of a cat"); the served model scores each image against them.
     labels: Annotated[tuple[Label, ...], Field(min_length=2, max_length=1000)] | None = None
     text_model: TextModelSpec | None = None  # text encoders: also write <name>_text, strings in
+    heads: Annotated[tuple[HeadSpec, ...], Field(max_length=8)] = ()  # sentence encoders: classifiers on top
 
     @model_validator(mode="after")
     def _variants_once(self) -> RecipeSpec:
@@ -385,6 +395,10 @@ class RecipeSpec(_Spec):
         repeated_labels = sorted({label for label in self.labels or () if (self.labels or ()).count(label) > 1})
         if repeated_labels:
             raise ValueError(f"labels: each at most once; repeated: {repeated_labels}")
+        names = [head.name for head in self.heads]
+        repeated_heads = sorted({name for name in names if names.count(name) > 1})
+        if repeated_heads:
+            raise ValueError(f"heads: each name at most once; repeated: {repeated_heads}")
         return self
 
     def gate(self, variant: str) -> GateSpec:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol, get_args
 
 from tritonkit.errors import InputError
-from tritonkit.export import gates, generation, zero_shot
+from tritonkit.export import gates, generation, heads, zero_shot
 from tritonkit.export.gating import GreedyGating, Measured, Progress, RowGating
 from tritonkit.export.graph import Built, Graph
 from tritonkit.export.onnx_export import serving_files
@@ -81,6 +81,7 @@ def export(
     written = [name for v in chosen for name in family_class.model_names(model_name(recipe, v))]
     if recipe.text_model is not None:
         written += [text_model_name(recipe), tokenizer_name(text_model_name(recipe))]
+    written += [heads.head_model_name(recipe.name, h.name, v) for h in recipe.heads for v in _headed(chosen)]
     existing = [name for name in written if (repository / name).exists()]
     if existing and not force:
         raise InputError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
@@ -110,9 +111,16 @@ def export(
                          allow_failed=allow_failed)
             )  # fmt: skip
             progress(f"      {_summary(outcomes[-1])}")
+        encoders = [(o.record, o.written) for o in outcomes if o.written and o.record.variant in _headed(chosen)]
+        heads.write_heads(recipe, source.folder, encoders, repository, Path(scratch), force=force, progress=progress)
     if recipe.text_model is not None:
         _write_text_model(recipe, recipe.text_model, outcomes, repository, force=force, progress=progress)
     return outcomes
+
+
+def _headed(chosen: Sequence[VariantName]) -> list[VariantName]:
+    """The variants heads are trained on: the CPU ones (their embeddings are computed here)."""
+    return [variant for variant in chosen if variant not in GPU_VARIANTS]
 
 
 def text_model_name(recipe: RecipeSpec) -> str:
@@ -485,6 +493,9 @@ def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[
     if not task.generates and "generation" in recipe.model_fields_set:
         problems.append(f"generation: only text-generation decodes; {recipe.task} does not")
     problems += _text_model_problems(recipe, task, chosen)
+    if recipe.heads and recipe.task != "sentence-embedding":
+        problems.append(f"heads: a head is trained on sentence embeddings; {recipe.task} gives none "
+                        "(use task sentence-embedding)")  # fmt: skip
     zero_shot_task = _family_class(task) is _ZeroShot
     if zero_shot_task and recipe.labels is None:
         problems.append(f"labels: task {recipe.task} scores images against labels (at least 2 texts)")

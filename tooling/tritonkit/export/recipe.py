@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tritonkit.errors import InputError
+from tritonkit.export.labelled import read_labelled
 from tritonkit.images import image_files
 from tritonkit.inputs import excerpt, listed, read_lines
 from tritonkit.specs import RecipeSpec, load_yaml
@@ -43,6 +44,9 @@ def load_recipe(path: Path) -> RecipeSpec:
         text_file = inside("distillation.text_file", recipe.distillation.text_file)
         resolved["distillation"] = recipe.distillation.model_copy(update={"text_file": text_file})
         texts.append(("distillation.text_file", text_file))
+    heads = tuple(h.model_copy(update={"data": inside(f"heads.{h.name}.data", h.data)}) for h in recipe.heads)
+    if heads:
+        resolved["heads"] = heads
     if not problems:  # read only files inside the recipe's folder
         for field, file in texts:
             if not file.exists():
@@ -52,6 +56,11 @@ def load_recipe(path: Path) -> RecipeSpec:
                 read_lines(file)
             except InputError as exc:
                 problems.append(f"{field}: {exc}")
+        for head in heads:
+            try:
+                read_labelled(head.data, head.label or head.name)
+            except InputError as exc:
+                problems.append(f"heads.{head.name}.data: {exc}")
         for field, folder in given.items():
             if field.endswith("_images"):
                 try:
