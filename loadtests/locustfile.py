@@ -38,6 +38,8 @@ from pathlib import Path  # noqa: E402
 from typing import Any, NamedTuple  # noqa: E402
 
 import gevent  # noqa: E402
+import gevent.lock  # noqa: E402
+import locust.runners  # noqa: E402
 import tritonclient.grpc as grpcclient  # noqa: E402
 import tritonclient.http as httpclient  # noqa: E402
 from google.protobuf import json_format  # noqa: E402
@@ -46,13 +48,13 @@ from locust import task as locust_task  # noqa: E402
 from locust.clients import HttpSession  # noqa: E402
 from locust.env import Environment  # noqa: E402
 from locust.exception import StopUser  # noqa: E402
-from locust.runners import LocalRunner, Runner, WorkerRunner  # noqa: E402
+from locust.runners import STATE_STOPPED, LocalRunner, Runner, WorkerRunner  # noqa: E402
 from pydantic import ValidationError  # noqa: E402
 from shapes import PROFILES, SHAPES, ShapeSettings  # noqa: E402
 from tritonclient.grpc import model_config_pb2  # noqa: E402
 from tritonclient.utils import InferenceServerException  # noqa: E402
 
-from tritonkit.check import check_records, verdict_table  # noqa: E402
+from tritonkit.check import check_records, judged_target, verdict_table  # noqa: E402
 from tritonkit.errors import InputError, ServerError, TritonkitError  # noqa: E402
 from tritonkit.inputs import excerpt, listed  # noqa: E402
 from tritonkit.measure.client import RequestFailed  # noqa: E402
@@ -63,12 +65,19 @@ from tritonkit.specs import (  # noqa: E402
     PayloadSpec,
     PromptsPayload,
     RandomPayload,
+    TargetSpec,
     TextsPayload,
     TokensPayload,
     load_targets,
 )
 from tritonkit.triton.infer import request_tensors  # noqa: E402
 from tritonkit.triton.model_config import ModelConfig  # noqa: E402
+
+# Loading a tokenizer or image processor and preparing photographs never yields to gevent (nor can
+# it run on a native thread: transformers' import starts subprocesses, which gevent allows only on
+# its main loop), so a worker preparing its payloads sends no heartbeat meanwhile: its master waits
+# up to 30 s for one (Locust's default, 3 s, drops a worker loading an image processor on a busy host).
+locust.runners.HEARTBEAT_LIVENESS = 30
 
 REQUEST_TIMEOUT_S = 30.0
 RECORDS: list[Record] = []  # this process's requests; workers hand theirs to the master
@@ -243,6 +252,7 @@ def served_config(model: str, protocol: str, url: str | None) -> ModelConfig:
 # -- payloads that cannot be built end the run ------------------------------------------------------
 
 _refused: list[str] = []  # this run's refusals, each printed once
+_preparing = gevent.lock.Semaphore()  # users starting while a pool is built wait for it, then share it
 
 
 def prepared_pool(user: User) -> PayloadPool | None:
@@ -251,7 +261,8 @@ def prepared_pool(user: User) -> PayloadPool | None:
     if _refused:
         return None
     try:
-        pool: PayloadPool = type(user).prepare(user.environment)  # type: ignore[attr-defined]
+        with _preparing:
+            pool: PayloadPool = type(user).prepare(user.environment)  # type: ignore[attr-defined]
         return pool
     except TritonkitError as exc:
         refusal = {"message": str(exc), "exit_code": exc.exit_code}
@@ -290,23 +301,57 @@ def _end_refused_run(environment: Environment, refusal: dict[str, Any]) -> None:
 
 @events.init.add_listener
 def _prepare_before_the_load(environment: Environment, runner: Runner | None = None, **_: Any) -> None:
-    """A headless run on one process prepares its payloads before any user starts, and ends with
-    its `error:` line before any load when they cannot be (a web UI's form, or a master's workers,
-    may change the options before a run: those are refused when the run starts). The master (or
-    this process) listens for its workers' refusals."""
+    """A headless run on one process prepares its payloads before any user starts; a headless
+    master or single process reads its target. Either ends with one `error:` line (every problem
+    in it) before any load (a web UI's form, or a master's workers, may change the options before
+    a run: payloads are refused when the run starts). The master (or this process) listens for
+    its workers' refusals."""
     if runner is None:
         return
     if not isinstance(runner, WorkerRunner):
         runner.register_message(REFUSED, lambda environment, msg, **_: _end_refused_run(environment, msg.data))
-    if isinstance(runner, LocalRunner) and environment.parsed_options and environment.parsed_options.headless:
+    options = environment.parsed_options
+    if not (options and options.headless):
+        return
+    problems: list[TritonkitError] = []
+    if options.targets and not isinstance(runner, WorkerRunner):
+        try:
+            _judged["target"] = judged_target(load_targets(Path(options.targets)), options.target or None)
+        except TritonkitError as exc:
+            problems.append(exc)
+    if isinstance(runner, LocalRunner):
         for user_class in environment.user_classes:
             prepare = getattr(user_class, "prepare", None)
             try:
                 if prepare is not None:
                     prepare(environment)
             except TritonkitError as exc:
-                print(f"error: {exc}", file=sys.stderr, flush=True)
-                sys.exit(exc.exit_code)
+                problems.append(exc)
+    if problems:
+        first, *more = problems
+        print("error: " + "\n".join([str(first), *(f"  {p}" for p in more)]), file=sys.stderr, flush=True)
+        sys.exit(max(p.exit_code for p in problems))
+
+
+_judged: dict[str, TargetSpec] = {}  # a headless run's target: the run ends once the verdict has its records
+
+
+@events.test_start.add_listener
+def _end_once_judged(environment: Environment, **_: Any) -> None:
+    if "target" in _judged and not isinstance(environment.runner, WorkerRunner):
+        gevent.spawn(_quit_when_covered, environment, _judged["target"].load.judged_span_s)
+
+
+def _quit_when_covered(environment: Environment, span_s: float) -> None:
+    """Quit once the records span what the verdict reads (--run-time stays the cap): the seconds
+    workers spend preparing payloads (an image processor's import alone takes several) do not
+    cut the judged run short, and no run goes on longer than its verdict needs."""
+    while environment.runner is not None and environment.runner.state != STATE_STOPPED:
+        gevent.sleep(1.0)
+        starts = [record.start_s for record in RECORDS]
+        if starts and max(starts) - min(starts) >= span_s:
+            environment.runner.quit()
+            return
 
 
 _user_numbers = itertools.count()

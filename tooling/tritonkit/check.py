@@ -17,7 +17,7 @@ from tritonkit.measure.runner import describe_load, measure_target
 from tritonkit.measure.summary import Host
 from tritonkit.serving import serving
 from tritonkit.slo import Verdict, judge
-from tritonkit.specs import TargetsSpec
+from tritonkit.specs import TargetSpec, TargetsSpec
 
 Progress = Callable[[str], None]
 
@@ -42,14 +42,20 @@ def run_check(spec: TargetsSpec, host: Host, progress: Progress = print) -> Chec
     return CheckResult(tuple(measurements), tuple(verdicts))
 
 
-def check_records(spec: TargetsSpec, target_name: str | None, records: Sequence[Record]) -> CheckResult:
-    """A run another generator (Locust) recorded, judged against one target of `spec`."""
+def judged_target(spec: TargetsSpec, target_name: str | None) -> TargetSpec:
+    """The target a run another generator (Locust) recorded is judged against: the one named, or
+    the only one."""
     by_name = {t.name: t for t in spec.targets}
     if target_name is None and len(by_name) == 1:
         target_name = next(iter(by_name))
     if target_name not in by_name:
         raise InputError(f"name the target the run is for (--target): one of {', '.join(by_name)}")
-    target = by_name[target_name]
+    return by_name[target_name]
+
+
+def check_records(spec: TargetsSpec, target_name: str | None, records: Sequence[Record]) -> CheckResult:
+    """A run another generator (Locust) recorded, judged against one target of `spec`."""
+    target = judged_target(spec, target_name)
     measurement = measurement_from_records(target, records, Host("", "", spec.dollars_per_hour, spec.host_watts))
     return CheckResult((measurement,), (judge(target.name, measurement, target.slo),))
 

@@ -442,6 +442,11 @@ class _LoadBase(_Spec):
     def max_windows(self) -> int:
         return int(self.duration_s / self.window_s + 1e-9)
 
+    @property
+    def judged_span_s(self) -> float:
+        """The most a verdict reads, from the first send: the warmup and every window."""
+        return self.warmup_s + self.max_windows * self.window_s
+
 
 class OpenLoopLoad(_LoadBase):
     """Requests arrive on a schedule whether or not earlier ones have finished (users, not workers)."""
