@@ -26,6 +26,7 @@ import pytest
 import yaml
 
 from tritonkit import onnx_builders
+from tritonkit.export.cascade import MODEL_SOURCE, cascade_config
 from tritonkit.measure.measurement import Measurement
 from tritonkit.measure.runner import measure_target
 from tritonkit.measure.summary import Host
@@ -45,6 +46,7 @@ SCRAPE = "1s"
 # for all checks after the load: the rules take rates over 1 min, so data that has not come by
 # then will not come.
 DEADLINE_S = 30.0
+MODELS = {"batching", "guarded", "cascade", "cascade_small", "cascade_large"}  # the stages get BLS requests
 ONE_THREAD = OnnxRuntimeKnobs(intra_op_thread_count=1, inter_op_thread_count=1)
 # Grafana's built-in interval variables: a minute covers the whole run at a 1 s scrape.
 GRAFANA_INTERVALS = {"$__rate_interval": "1m", "$__interval": "1m", "$__range": "1m"}
@@ -83,6 +85,16 @@ def build_repository(root: Path) -> Path:
     }
     for name, (onnx, knobs) in models.items():
         write_model(repository, model_config.build_config(name, read_signature(onnx), knobs), onnx)
+    # A cascade of two classifiers: random inputs leave the small one unsure of some rows.
+    batched = ServingKnobs(max_batch_size=8, dynamic_batching=DynamicBatchingKnobs(), onnxruntime=ONE_THREAD)
+    stages = []
+    for seed, stage in enumerate(("cascade_small", "cascade_large")):
+        onnx = onnx_builders.mlp(root / f"{stage}.onnx", seed=seed)
+        stages.append(model_config.build_config(stage, read_signature(onnx), batched))
+        write_model(repository, stages[-1], onnx)
+    (root / "labels.txt").write_text("a\nb\nc\nd\n")
+    cascade = cascade_config("cascade", *stages, threshold=0.6, kind="max_probability")
+    write_model(repository, cascade, MODEL_SOURCE, extra_files={"labels.txt": root / "labels.txt"})
     return repository
 
 
@@ -226,10 +238,14 @@ def target(model: str, concurrency: int) -> TargetSpec:
 
 
 async def drive_load(server: LocalServer) -> list[Measurement]:
-    """Both models at once, for a few seconds: four clients keep the batcher busy, two clients make
-    requests wait behind each other in `guarded`'s queue."""
+    """The models at once, for a few seconds: four clients keep the batcher busy, two clients make
+    requests wait behind each other in `guarded`'s queue, two send rows to the cascade."""
     host = Host(server.grpc_url, server.http_url)
-    loads = (measure_target(target("batching", 4), host), measure_target(target("guarded", 2), host))
+    loads = (
+        measure_target(target("batching", 4), host),
+        measure_target(target("guarded", 2), host),
+        measure_target(target("cascade", 2), host),
+    )
     return list(await asyncio.gather(*loads))
 
 
@@ -276,8 +292,9 @@ def wait_for_data(prometheus: Prometheus, queries: list[str], deadline: float) -
 
 
 def test_the_load_succeeded_and_guarded_rejected_some(stack: Stack) -> None:
-    batching, guarded = stack.measurements
+    batching, guarded, cascade = stack.measurements
     assert batching.errors == {} and batching.sent > 20
+    assert cascade.errors == {} and cascade.sent > 20
     assert guarded.sent > guarded.error_count > 0, guarded.errors
     # rejected by the queue policy: Triton answers "Request timeout expired" with UNAVAILABLE
     assert set(guarded.errors) == {"rejected: queue timeout"}, guarded.error_examples
@@ -306,13 +323,13 @@ def test_the_rules_see_batching_and_rejections(stack: Stack) -> None:
     results = stack.wait_for_data([batch, rejected, p99_not_below_p50])
     for query, result in results.items():
         assert has_data(result), f"{query}: {result}"
-    assert {s["metric"]["model"] for s in results[p99_not_below_p50]} == {"batching", "guarded"}
+    assert {s["metric"]["model"] for s in results[p99_not_below_p50]} == MODELS
 
 
 def test_the_dashboard_variables_find_the_namespace_and_the_models(stack: Stack) -> None:
     variables = {v["name"]: v for v in dashboard()["templating"]["list"]}
     stack.wait_for_data(["nv_inference_count"])
-    for name, expected in (("namespace", {NAMESPACE}), ("model", {"batching", "guarded"})):
+    for name, expected in (("namespace", {NAMESPACE}), ("model", MODELS)):
         # label_values(<selector>, <label>) is Grafana's call of the label-values API
         selector, label = variables[name]["definition"].removeprefix("label_values(").removesuffix(")").split(", ")
         selector = selector.replace("$namespace", NAMESPACE)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.reliability.harness import Case, check
+from tests.reliability.harness import Case, check, write_files
 
 K8S = str(Path(__file__).resolve().parents[2] / "k8s")
 
@@ -23,7 +23,16 @@ def k8s(case_id: str, *flags: str, fragments: tuple[str, ...]) -> Case:
     return Case(case_id, ("k8s", "{tmp}/deploy", "--manifests", K8S, *flags), fragments)
 
 
+# A BLS model whose declared callee is not in the repository: `--model` would load it alone.
+CALLER = 'name: "caller"\nbackend: "python"\nparameters { key: "bls_models" value { string_value: "gone" } }\n'
 CASES = [
+    Case(
+        "k8s-model-calling-a-missing-model",
+        ("k8s", "{tmp}/deploy", "--manifests", K8S, "--model", "caller", "--model-repository", "repo"),
+        ("model 'caller' calls 'gone' (parameters bls_models), which is not in repo",),
+        setup=write_files({"repo/caller/config.pbtxt": CALLER}),
+        readme="`--model` naming a BLS model whose callee is not in the repository",
+    ),
     k8s("cpu-request-above-limit", "--cpu-request", "6", fragments=("--cpu-request 6: above the cpu limit 4",)),
     k8s(
         "millicores-above-cores",

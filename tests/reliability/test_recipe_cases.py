@@ -47,6 +47,12 @@ BAD_PHOTOGRAPHS = {"photos/broken.jpg": b"\xff\xd8 not a jpeg", "photos/notes.tx
 
 
 MESSAGES = "text\ts\tsplit\nlate again\tnegative\ttrain\nfine\tpositive\ttrain\nok\tpositive\ttest\n"
+# Two CPU variants with a head each: what a cascade needs.
+HEADED = changed(
+    changed(RECIPE, "variants", ["fp32", "int8_dynamic"]),
+    "heads",
+    [{"name": "sentiment", "data": "m.tsv", "label": "s"}],
+)
 
 
 def _symlink_loop(root: Path, recipe: str) -> None:
@@ -399,6 +405,87 @@ CASES = [
         ),
         readme="heads on a task without sentence embeddings",
     ),
+    *[
+        Case(
+            f"recipe-cascade-{case_id}",
+            EXPORT,
+            fragments,
+            setup=recipe_setup(dumped(changed(HEADED, "cascades", cascades)), **PLAIN_FOLDER, **{"m.tsv": MESSAGES}),
+            readme=readme,
+        )
+        for case_id, cascades, fragments, readme in [
+            (
+                "unknown-head-and-variants",
+                [{"head": "topic", "small": "distilled", "large": "fp16"}],
+                (
+                    "recipe mini:",
+                    "cascades[0].head topic: not one of the recipe's heads (sentiment)",
+                    "cascades[0].small distilled: heads are trained on the CPU variants exported (fp32, int8_dynamic)",
+                    "cascades[0].large fp16: heads are trained on the CPU variants exported",
+                ),
+                "a cascade over a head or variants the recipe does not export (all at once)",
+            ),
+            (
+                "same-variant",
+                [{"head": "sentiment", "small": "fp32", "large": "fp32"}],
+                (
+                    "recipe.yaml",
+                    "small and large are the same variant (fp32)",
+                ),
+                "",
+            ),
+            (
+                "threshold-range",
+                [{"head": "sentiment", "small": "int8_dynamic", "large": "fp32", "threshold": 1.5}],
+                ("recipe.yaml", "cascades.0.threshold", "less than or equal to 1"),
+                "a cascade threshold outside [0, 1]",
+            ),
+            (
+                "threshold-text",
+                [{"head": "sentiment", "small": "int8_dynamic", "large": "fp32", "threshold": "0.9"}],
+                ("recipe.yaml", "cascades.0.threshold", "valid number"),
+                "",
+            ),
+            (
+                "threshold-and-loss",
+                [
+                    {
+                        "head": "sentiment",
+                        "small": "int8_dynamic",
+                        "large": "fp32",
+                        "threshold": 0.9,
+                        "max_accuracy_loss": 0.01,
+                    }
+                ],
+                (
+                    "recipe.yaml",
+                    "give threshold or max_accuracy_loss",
+                ),
+                "",
+            ),
+            (
+                "loss-negative",
+                [{"head": "sentiment", "small": "int8_dynamic", "large": "fp32", "max_accuracy_loss": -0.1}],
+                ("recipe.yaml", "cascades.0.max_accuracy_loss", "greater than or equal to 0"),
+                "",
+            ),
+            (
+                "confidence",
+                [{"head": "sentiment", "small": "int8_dynamic", "large": "fp32", "confidence": "entropy"}],
+                ("recipe.yaml", "cascades.0.confidence", "'max_probability' or 'margin'"),
+                "",
+            ),
+            (
+                "repeated",
+                [
+                    {"head": "sentiment", "small": "int8_dynamic", "large": "fp32"},
+                    {"head": "sentiment", "small": "fp32", "large": "int8_dynamic"},
+                ],
+                ("recipe.yaml", "cascades: one per head", "repeated: ['sentiment']"),
+                "",
+            ),
+        ]
+    ],
 ]
 
 

@@ -23,6 +23,20 @@ def problem(case_id: str, files: dict[str, str | bytes], fragments: tuple[str, .
 
 
 CASES: list[Case | ParameterSet] = [
+    problem(
+        "bls-callees",
+        {
+            "caller/config.pbtxt": 'name: "caller"\nbackend: "python"\n'
+            'parameters { key: "bls_models" value { string_value: "gone,caller,../up" } }\n',
+            "caller/1/model.py": "",
+        },
+        (
+            "repo/caller/config.pbtxt: parameters['bls_models'] = 'gone': expected a model of repo",
+            "parameters['bls_models'] = 'caller': expected other models: a model cannot call itself",
+            "parameters['bls_models'] = '../up': expected a model of repo",
+        ),
+        readme="a BLS model declaring callees that are missing, itself, or outside the repository",
+    ),
     problem("empty-repository", {".keep": ""}, ("repo: <repository> = empty",)),
     problem("no-config", {"m/1/.keep": ""}, ("repo/m/config.pbtxt: <file> = missing",)),
     problem("config-a-directory", {"m/config.pbtxt/.keep": ""}, ("repo/m/config.pbtxt: <file> = missing",)),

@@ -335,6 +335,31 @@ class HeadSpec(_Spec):
     label: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)  # default: name
 
 
+Confidence = Literal["max_probability", "margin"]  # margin: the best probability minus the second
+
+
+class CascadeSpec(_Spec):
+    """`<recipe>_<head>_cascade`: the head on `small` answers every row; a row it is less confident
+    of than the threshold is answered by the head on `large` instead (export.cascade)."""
+
+    head: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=32)  # one of the recipe's heads
+    small: VariantName
+    large: VariantName
+    confidence: Confidence = "max_probability"
+    # Rows whose confidence is below it escalate; None: the lowest that keeps the accuracy within
+    # max_accuracy_loss of the large model's, chosen on out-of-fold predictions of the train split.
+    threshold: Real | None = Field(default=None, ge=0, le=1)
+    max_accuracy_loss: Real = Field(default=0.01, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _two_variants(self) -> CascadeSpec:
+        if self.small == self.large:
+            raise ValueError(f"small and large are the same variant ({self.small}); a cascade needs two")
+        if self.threshold is not None and "max_accuracy_loss" in self.model_fields_set:
+            raise ValueError("give threshold or max_accuracy_loss (which chooses the threshold), not both")
+        return self
+
+
 class DistillationSpec(_Spec):
     keep_every: Annotated[StrictInt, Field(gt=0, le=64)] = 2  # keep layers 0, k, 2k, …: every other by default
     text_file: UserPath | None = None  # train the student to match the teacher on these lines
@@ -386,6 +411,7 @@ class RecipeSpec(_Spec):
     labels: Annotated[tuple[Label, ...], Field(min_length=2, max_length=1000)] | None = None
     text_model: TextModelSpec | None = None  # text encoders: also write <name>_text, strings in
     heads: Annotated[tuple[HeadSpec, ...], Field(max_length=8)] = ()  # sentence encoders: classifiers on top
+    cascades: Annotated[tuple[CascadeSpec, ...], Field(max_length=8)] = ()  # a head's small variant first
 
     @model_validator(mode="after")
     def _variants_once(self) -> RecipeSpec:
@@ -399,6 +425,10 @@ class RecipeSpec(_Spec):
         repeated_heads = sorted({name for name in names if names.count(name) > 1})
         if repeated_heads:
             raise ValueError(f"heads: each name at most once; repeated: {repeated_heads}")
+        cascaded = [cascade.head for cascade in self.cascades]
+        repeated_cascades = sorted({head for head in cascaded if cascaded.count(head) > 1})
+        if repeated_cascades:
+            raise ValueError(f"cascades: one per head (named <recipe>_<head>_cascade); repeated: {repeated_cascades}")
         return self
 
     def gate(self, variant: str) -> GateSpec:

@@ -29,6 +29,7 @@ from tritonkit.export.reference import load_torch_model
 from tritonkit.export.source import ResolvedSource
 from tritonkit.export.tasks import TASKS, Batch
 from tritonkit.specs import GenerationSpec
+from tritonkit.triton.model_config import declare_callees
 from tritonkit.triton.onnx_signature import DYNAMIC, TensorSignature, read_signature
 
 PAST, PRESENT = "past_key_values.", "present."
@@ -236,6 +237,7 @@ def generator_config(decoder_model: str, decoder: Decoder, folder: Path, spec: G
     }
     for key, value in parameters.items():
         config.parameters[key].string_value = value
+    declare_callees(config, [decoder_model])
     return config
 
 

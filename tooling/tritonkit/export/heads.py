@@ -54,6 +54,18 @@ class Head:
         return float(np.mean([self.classes[i] == label for i, label in zip(predicted, labels, strict=True)]))
 
 
+@dataclass(frozen=True)
+class FittedHead:
+    """A head as written on one variant, with what a cascade over it needs."""
+
+    name: str  # the head's
+    variant: str
+    model: Path  # its model directory
+    head: Head
+    embeddings: dict[str, np.ndarray]  # the variant's, by split
+    labels: dict[str, list[str]]  # by split
+
+
 def embed(onnx_file: Path, batches: list[Batch]) -> np.ndarray:
     """The graph's sentence embeddings of the tokenized batches, in ONNX Runtime."""
     session = ort.InferenceSession(str(onnx_file), providers=["CPUExecutionProvider"])
@@ -107,11 +119,11 @@ def head_config(variant: ModelConfig, name: str, classes: int) -> ModelConfig:
 def write_heads(
     recipe: RecipeSpec, source: Path, encoders: Sequence[tuple[ExportRecord, Path]], repository: Path,
     scratch: Path, *, force: bool, progress: Progress,
-) -> list[Path]:  # fmt: skip
+) -> list[FittedHead]:  # fmt: skip
     """Every head on every encoder variant written (its record, its model directory), trained on
     that variant's embeddings (tokenized by the tokenizer of `source`), scored on the test split,
-    its accuracy in its export record; returns the models written."""
-    written = []
+    its accuracy in its export record; returns the heads written."""
+    written: list[FittedHead] = []
     data = {head.name: read_labelled(head.data, head.label or head.name) for head in recipe.heads}
     tokens: dict[Path, dict[str, list[Batch]]] = {}
     for head in recipe.heads:
@@ -146,7 +158,8 @@ def write_heads(
             config = head_config(read_config(directory / CONFIG_FILE), name, len(labelled.classes))
             extra = {RECORD_FILE: record_path, LABELS_FILE: labels_file}
             extra |= {f"tokenizer/{f.name}": f for f in sorted((directory / "tokenizer").glob("*")) if f.is_file()}
-            written.append(write_model(repository, config, onnx_file, extra_files=extra, force=force))
+            model = write_model(repository, config, onnx_file, extra_files=extra, force=force)
+            written.append(FittedHead(head.name, variant, model, fitted, rows, labelled.labels))
             progress(f"      {name}: {head.name} head, test accuracy {accuracy['test']:.3f} "
-                     f"(train {accuracy['train']:.3f}, {len(labelled.classes)} classes) → {written[-1]}")  # fmt: skip
+                     f"(train {accuracy['train']:.3f}, {len(labelled.classes)} classes) → {model}")  # fmt: skip
     return written

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Protocol, get_args
 
 from tritonkit.errors import InputError
-from tritonkit.export import gates, generation, heads, zero_shot
+from tritonkit.export import cascade, gates, generation, heads, zero_shot
 from tritonkit.export.gating import GreedyGating, Measured, Progress, RowGating
 from tritonkit.export.graph import Built, Graph
 from tritonkit.export.onnx_export import serving_files
@@ -77,11 +77,18 @@ def export(
         progress(f"{text_model_name(recipe)}: not written, its encoder variant {recipe.text_model.variant} "
                  "is not among --variants")  # fmt: skip
         recipe = recipe.model_copy(update={"text_model": None})
+    if only:
+        dropped = [c for c in recipe.cascades if not {c.small, c.large} <= set(_headed(chosen))]
+        for spec in dropped:
+            progress(f"{cascade.cascade_name(recipe.name, spec.head)}: not written, its variants {spec.small} and "
+                     f"{spec.large} are not both among --variants")  # fmt: skip
+        recipe = recipe.model_copy(update={"cascades": tuple(c for c in recipe.cascades if c not in dropped)})
     family_class = _family_class(task)
     written = [name for v in chosen for name in family_class.model_names(model_name(recipe, v))]
     if recipe.text_model is not None:
         written += [text_model_name(recipe), tokenizer_name(text_model_name(recipe))]
     written += [heads.head_model_name(recipe.name, h.name, v) for h in recipe.heads for v in _headed(chosen)]
+    written += [cascade.cascade_name(recipe.name, c.head) for c in recipe.cascades]
     existing = [name for name in written if (repository / name).exists()]
     if existing and not force:
         raise InputError(f"{repository}: {', '.join(existing)} already exist; pass --force to replace them")
@@ -112,7 +119,10 @@ def export(
             )  # fmt: skip
             progress(f"      {_summary(outcomes[-1])}")
         encoders = [(o.record, o.written) for o in outcomes if o.written and o.record.variant in _headed(chosen)]
-        heads.write_heads(recipe, source.folder, encoders, repository, Path(scratch), force=force, progress=progress)
+        fitted = heads.write_heads(
+            recipe, source.folder, encoders, repository, Path(scratch), force=force, progress=progress
+        )
+        cascade.write_cascades(recipe, fitted, repository, Path(scratch), force=force, progress=progress)
     if recipe.text_model is not None:
         _write_text_model(recipe, recipe.text_model, outcomes, repository, force=force, progress=progress)
     return outcomes
@@ -496,6 +506,7 @@ def _recipe_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[
     if recipe.heads and recipe.task != "sentence-embedding":
         problems.append(f"heads: a head is trained on sentence embeddings; {recipe.task} gives none "
                         "(use task sentence-embedding)")  # fmt: skip
+    problems += _cascade_problems(recipe, chosen)
     zero_shot_task = _family_class(task) is _ZeroShot
     if zero_shot_task and recipe.labels is None:
         problems.append(f"labels: task {recipe.task} scores images against labels (at least 2 texts)")
@@ -530,6 +541,21 @@ def _text_model_problems(recipe: RecipeSpec, task: Task, chosen: Sequence[Varian
     if spec.padding == "buckets" and too_long and "buckets" in spec.model_fields_set:
         problems.append(f"text_model.buckets {too_long}: longer than max_sequence_length {recipe.max_sequence_length}, "
                         "where texts are truncated")  # fmt: skip
+    return problems
+
+
+def _cascade_problems(recipe: RecipeSpec, chosen: Sequence[VariantName]) -> list[str]:
+    heads_named = [head.name for head in recipe.heads]
+    problems = []
+    for index, spec in enumerate(recipe.cascades):
+        if spec.head not in heads_named:
+            problems.append(f"cascades[{index}].head {spec.head}: not one of the recipe's heads "
+                            f"({', '.join(heads_named) or 'none'})")  # fmt: skip
+        for role in ("small", "large"):
+            variant = getattr(spec, role)
+            if variant not in _headed(chosen):
+                problems.append(f"cascades[{index}].{role} {variant}: heads are trained on the CPU variants exported "
+                                f"({', '.join(_headed(chosen)) or 'none'})")  # fmt: skip
     return problems
 
 

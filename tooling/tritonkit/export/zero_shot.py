@@ -23,7 +23,7 @@ from tritonkit.export.onnx_export import pin_static_dims
 from tritonkit.export.reference import load_torch_model
 from tritonkit.export.source import ResolvedSource
 from tritonkit.export.tasks import TASKS, VECTORS, Batch, Task
-from tritonkit.triton.model_config import ModelConfig
+from tritonkit.triton.model_config import ModelConfig, declare_callees
 from tritonkit.triton.onnx_signature import DYNAMIC
 
 COMPOSED_FILE = "model.py"
@@ -164,6 +164,7 @@ def composed_config(name: str, image_tower: ModelConfig, text_tower: ModelConfig
     }
     for key, value in parameters.items():
         config.parameters[key].string_value = value
+    declare_callees(config, [text_tower.name, image_tower.name])
     return config
 
 

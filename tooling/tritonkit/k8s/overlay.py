@@ -41,6 +41,8 @@ from tritonkit.triton.container import (
     parse_image,
 )
 from tritonkit.triton.container import check_image as check_release
+from tritonkit.triton.model_config import BLS_MODELS, callees, read_config
+from tritonkit.triton.repository import CONFIG_FILE
 
 Flavour = Literal["cpu", "gpu"]
 KUSTOMIZATION = "kustomization.yaml"
@@ -134,6 +136,28 @@ def check_spec(spec: OverlaySpec, repository: Path | None, defaults: Defaults) -
         for model in spec.models:
             if model not in available:
                 raise InputError(f"model {model!r} is not in {repository}; it has: {', '.join(available) or 'none'}")
+
+
+def with_callees(models: tuple[str, ...], repository: Path) -> tuple[str, ...]:
+    """The chosen models and the BLS models they call (explicit model control loads an ensemble's
+    steps, not those), callees first, each once."""
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in visiting or name in ordered:  # a cycle, or done
+            return
+        visiting.add(name)
+        for callee in callees(read_config(repository / name / CONFIG_FILE)):
+            if not (repository / callee / CONFIG_FILE).is_file():
+                raise InputError(f"model {name!r} calls {callee!r} (parameters {BLS_MODELS}), which is not in "
+                                 f"{repository}: export it, or fix {name}/{CONFIG_FILE}")  # fmt: skip
+            visit(callee)
+        ordered.append(name)
+
+    for model in models:
+        visit(model)
+    return tuple(ordered)
 
 
 def check_image(chosen: str, spec: OverlaySpec) -> None:
@@ -372,6 +396,8 @@ def write_overlay(spec: OverlaySpec, manifests: Path, out: Path, *, repository: 
     if not (manifests / "overlays" / spec.flavour / KUSTOMIZATION).is_file():
         raise InputError(f"{manifests}: not tritonkit's k8s/ directory (no overlays/{spec.flavour}); pass --manifests")
     check_spec(spec, repository, flavour_defaults(manifests, spec.flavour))
+    if spec.models and repository is not None:
+        spec = dataclasses.replace(spec, models=with_callees(spec.models, repository))
     if spec.image is None and (image := triton_image(spec, repository).image):
         spec = dataclasses.replace(spec, image=image)  # the derived image: a model needs it
     existing = out / KUSTOMIZATION

@@ -30,15 +30,20 @@ def stub_free(message: str) -> str:
 
 def load_checked(
     client: grpcclient.InferenceServerClient, repository: Path, name: str, config: ModelConfig | None,
-    log_tail: Callable[[], str] = str,
+    log_tail: Callable[[], str] = str, *, loading: frozenset[str] = frozenset(),
 ) -> None:  # fmt: skip
     """Load (or reload) `name`, from its config.pbtxt or from `config` as an override, and check
     the server runs exactly that config. Validated first: a config Triton would refuse, or one
-    that could take the server down, never reaches it."""
+    that could take the server down, never reaches it. The BLS models it calls are loaded first
+    where they are not ready (explicit model control loads them with no one else)."""
     problems = validate_model(repository / name, config, repository=repository)
     if problems:
         listed = "\n  ".join(str(problem) for problem in problems)
         raise InputError(f"model '{name}': not loaded, its configuration is invalid:\n  {listed}")
+    declared = config if config is not None else model_config.read_config(repository / name / "config.pbtxt")
+    for callee in model_config.callees(declared):
+        if callee not in loading and not client.is_model_ready(callee):
+            load_checked(client, repository, callee, None, log_tail, loading=loading | {name})
     override = json_format.MessageToJson(config) if config is not None else None
     try:
         client.load_model(name, config=override)

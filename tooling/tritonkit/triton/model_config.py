@@ -5,6 +5,7 @@ The only place that turns config.pbtxt text into a ModelConfig and back (protobu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,22 @@ def read_config(path: Path) -> ModelConfig:
     except OSError as exc:
         raise InputError(f"{path}: cannot read ({exc.strerror})") from None
     return parse(text, path)
+
+
+# A Python model's BLS callees, comma-separated: loaded before it (explicit model control loads an
+# ensemble's steps, never a BLS model's callees) and validated to exist beside it.
+BLS_MODELS = "bls_models"
+
+
+def callees(config: ModelConfig) -> tuple[str, ...]:
+    """The models `config`'s Python model sends BLS requests to, as it declares them."""
+    if BLS_MODELS not in config.parameters:
+        return ()
+    return tuple(name.strip() for name in config.parameters[BLS_MODELS].string_value.split(","))
+
+
+def declare_callees(config: ModelConfig, names: Sequence[str]) -> None:
+    config.parameters[BLS_MODELS].string_value = ",".join(names)
 
 
 def _set_field(target: ModelConfig, name: str, value: Any) -> None:

@@ -18,6 +18,7 @@ from tritonclient.grpc.model_config_pb2 import ModelConfig
 
 from tritonkit.errors import InputError
 from tritonkit.triton.model_config import parse
+from tritonkit.triton.validate.bls import check_callees
 from tritonkit.triton.validate.ensemble import check_ensemble, is_scheduled_ensemble
 from tritonkit.triton.validate.ensemble_steps import Composing, Lookup, check_steps
 from tritonkit.triton.validate.layout import (
@@ -103,6 +104,7 @@ def validate_model(
         *check_onnx(model),
         *check_scheduling(model),
         *check_ensemble(model),
+        *check_callees(model),
     ]
     if is_scheduled_ensemble(model) and config.ensemble_scheduling.step:
         problems += check_steps(model, _lookup(repository, model))
