@@ -76,8 +76,9 @@ def target(model: str, texts: Path, tokenizer: Path, concurrency: int, seconds: 
                "sequence_length": SEQUENCE_LENGTH, "count": 240}  # fmt: skip
     load = {"mode": "closed", "concurrency": concurrency, "warmup_s": 1.0, "window_s": seconds / 2,
             "duration_s": seconds, "stable_windows": 2}  # fmt: skip
-    return TargetSpec.model_validate({"name": f"{model}-c{concurrency}", "model": model,
-                                      "outputs": [PROBABILITIES], "load": load, "payload": payload})  # fmt: skip
+    fields = {"name": f"{model}-c{concurrency}", "model": model, "outputs": [PROBABILITIES], "load": load,
+              "payload": payload, "slo": {}}  # fmt: skip
+    return TargetSpec.model_validate(fields)
 
 
 def measure(host: Host, model: str, texts: Path, tokenizer: Path, args: argparse.Namespace) -> dict[str, float]:

@@ -36,6 +36,7 @@ pytestmark = pytest.mark.integration
 
 SMALL, LARGE = "tiny_kind_int8_dynamic", "tiny_kind_fp32"
 CASCADE = "tiny_kind_cascade"
+REPEATS = 300
 Batch = dict[str, np.ndarray]
 
 
@@ -60,16 +61,17 @@ def infer(client: grpcclient.InferenceServerClient, model: str, batch: Batch) ->
         tensor = grpcclient.InferInput(name, list(array.shape), "INT64")
         tensor.set_data_from_numpy(array)
         inputs.append(tensor)
-    return client.infer(model, inputs)
+    return client.infer(model, inputs, client_timeout=30)  # a crashed server fails the test, not hangs it
 
 
 def metric(text: str, name: str, **labels: str) -> float:
-    """One sample of Triton's Prometheus text (0 where absent)."""
+    """The sum of a metric's series with these labels in Triton's Prometheus text (one per instance)."""
+    total = 0.0
     for line in text.splitlines():
         found = re.fullmatch(rf"{name}\{{(.*)\}} (\S+)", line)
         if found and all(f'{k}="{v}"' in found[1] for k, v in labels.items()):
-            return float(found[2])
-    return 0.0
+            total += float(found[2])
+    return total
 
 
 def test_the_record_says_the_threshold_and_the_accuracies(exported: tuple[Path, Path]) -> None:
@@ -106,24 +108,23 @@ def test_rows_escalate_exactly_below_the_threshold_and_stages_answer_as_alone(
         # A threshold between two rows' confidences: the rows below it, and only they, escalate.
         threshold = float(np.median(confident))
         config.parameters["threshold"].string_value = repr(threshold)
-        server.load(CASCADE, config)
-        before = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
-        result = infer(server.client, CASCADE, batch)
+        server.load(CASCADE, config)  # its old instances, which had no requests, go
+        # The reloaded cascade under load: a reload once left the new instances' metrics freed.
+        results = [infer(server.client, CASCADE, batch) for _ in range(REPEATS)]
         after = urllib.request.urlopen(server.metrics_url, timeout=10).read().decode()
     escalated = confident < threshold
     assert 0 < escalated.sum() < len(escalated)
-    answered_by = [name.decode() for name in result.as_numpy("answered_by")[:, 0]]
-    assert answered_by == [LARGE if hard else SMALL for hard in escalated]
     expected = np.where(escalated[:, None], large, small)
-    np.testing.assert_allclose(result.as_numpy(PROBABILITIES), expected, atol=1e-6)
-    np.testing.assert_allclose(result.as_numpy("confidence")[:, 0], confidence(expected, "max_probability"), atol=1e-6)
-    labels = {"model": CASCADE}
-    rows = metric(after, "tritonkit_cascade_rows", **labels) - metric(before, "tritonkit_cascade_rows", **labels)
-    escalations = metric(after, "tritonkit_cascade_escalations", **labels) - metric(
-        before, "tritonkit_cascade_escalations", **labels
-    )
-    assert (rows, escalations) == (len(escalated), escalated.sum())
-    assert metric(after, "tritonkit_cascade_stage_duration_seconds_count", model=CASCADE, stage="large") >= 1
+    for result in results:
+        answered_by = [name.decode() for name in result.as_numpy("answered_by")[:, 0]]
+        assert answered_by == [LARGE if hard else SMALL for hard in escalated]
+        np.testing.assert_allclose(result.as_numpy(PROBABILITIES), expected, atol=1e-6)
+        confident_in_answer = confidence(expected, "max_probability")
+        np.testing.assert_allclose(result.as_numpy("confidence")[:, 0], confident_in_answer, atol=1e-6)
+    rows = metric(after, "tritonkit_cascade_rows", model=CASCADE)
+    escalations = metric(after, "tritonkit_cascade_escalations", model=CASCADE)
+    assert (rows, escalations) == (REPEATS * len(escalated), REPEATS * escalated.sum())
+    assert metric(after, "tritonkit_cascade_stage_duration_seconds_count", model=CASCADE, stage="large") == REPEATS
 
 
 def test_a_missing_stage_fails_by_name_before_any_server(exported: tuple[Path, Path], tmp_path: Path) -> None:

@@ -115,8 +115,9 @@ def predictions(small: FittedHead, large: FittedHead) -> dict[str, Predictions]:
 def cascade_config(
     name: str, small: ModelConfig, large: ModelConfig, threshold: float, kind: Confidence
 ) -> ModelConfig:
-    """The Python model over the two heads: the small head's inputs and batcher, a batch no larger
-    than either head takes, CPU instances (the heads hold the weights and their own instances)."""
+    """The Python model over the two heads: the small head's inputs and queue policy, a batch no
+    larger than either head takes, CPU instances (the heads hold the weights and their own
+    instances)."""
     config = ModelConfig()
     config.CopyFrom(small)
     config.name = name
@@ -126,6 +127,11 @@ def cascade_config(
     config.default_model_filename = MODEL_FILE
     config.max_batch_size = min(small.max_batch_size, large.max_batch_size)
     config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=INSTANCES)
+    # Its batcher merges what queues while its instances wait on the heads, and never waits for
+    # more: the heads' own batchers do (a delay here would add to theirs).
+    if config.HasField("dynamic_batching"):
+        config.dynamic_batching.ClearField("preferred_batch_size")
+        config.dynamic_batching.max_queue_delay_microseconds = 0
     (probabilities,) = [o for o in small.output if o.name == PROBABILITIES]
     batch = [] if config.max_batch_size else [DYNAMIC]
     config.output.add(

@@ -8,7 +8,8 @@ BLS request to the small model, and its escalated rows one to the large model. E
 holds `probabilities` (of the model that answered; label_filename names the classes),
 `answered_by` (that model's name) and `confidence` (its confidence in its answer).
 
-Custom metrics (Triton's /metrics), labelled by model: tritonkit_cascade_rows,
+Custom metrics (Triton's /metrics), labelled by model and stub_pid (one series per instance):
+tritonkit_cascade_rows,
 tritonkit_cascade_escalations, and a histogram of each stage's (small, large) BLS requests,
 tritonkit_cascade_stage_duration_seconds.
 
@@ -19,6 +20,7 @@ local server and in the NGC container.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -67,7 +69,10 @@ class TritonPythonModel:
                 "tritonkit_cascade_stage_duration_seconds", "Each stage's BLS requests, seconds", histogram
             ),
         }
-        labels = {"model": self._name}
+        # Triton shares a metric between callers giving the same labels and frees it when one of
+        # them deletes it: a reload's old instances (deleted after the new ones start) would free
+        # the new ones' metrics. The stub process's pid keeps each instance's series its own.
+        labels = {"model": self._name, "stub_pid": str(os.getpid())}
         self._rows = self._families["rows"].Metric(labels=labels)
         self._escalations = self._families["escalations"].Metric(labels=labels)
         self._stage_seconds = {
