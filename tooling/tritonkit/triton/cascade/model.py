@@ -9,9 +9,12 @@ holds `probabilities` (of the model that answered; label_filename names the clas
 `answered_by` (that model's name) and `confidence` (its confidence in its answer).
 
 Custom metrics (Triton's /metrics), labelled by model and stub_pid (one series per instance):
-tritonkit_cascade_rows,
-tritonkit_cascade_escalations, and a histogram of each stage's (small, large) BLS requests,
-tritonkit_cascade_stage_duration_seconds.
+tritonkit_cascade_rows, tritonkit_cascade_escalations, and a histogram of each stage's (small,
+large) BLS requests, tritonkit_cascade_stage_duration_seconds.
+
+The two models are loaded before the cascade (their names are its `bls_models`, which tritonkit
+loads first); it makes no model-control calls of its own. A stage not loaded fails the batch with
+an error naming it.
 
 This file imports only numpy and triton_python_backend_utils, so it runs unchanged on tritonkit's
 local server and in the NGC container.
@@ -21,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 from typing import Any
 
@@ -56,8 +58,6 @@ class TritonPythonModel:
         except ValueError as exc:
             raise pb_utils.TritonModelException(f"model '{self._name}': bad parameter ({exc})") from None
         self._inputs = [tensor["name"] for tensor in config["input"]]
-        self._callees_checked = threading.Lock()
-        self._callees_ready = False
         # The families outlive their metrics (the backend refuses a metric whose family was deleted).
         counter, histogram = pb_utils.MetricFamily.COUNTER, pb_utils.MetricFamily.HISTOGRAM
         self._families = {
@@ -88,7 +88,6 @@ class TritonPythonModel:
             groups.setdefault(tuple(a.shape[1:] for a in arrays), []).append(index)
         for indices in groups.values():
             try:
-                self._ensure_callees()
                 batch = [np.concatenate([inputs[i][k] for i in indices]) for k in range(len(self._inputs))]
                 outputs = self._classify(batch)
             except Exception as exc:  # these requests fail, the model stays up
@@ -132,15 +131,3 @@ class TritonPythonModel:
         if response.has_error():
             raise RuntimeError(f"model '{model}': {response.error().message()}")
         return np.array(pb_utils.get_output_tensor_by_name(response, PROBABILITIES).as_numpy(), np.float32)
-
-    def _ensure_callees(self) -> None:
-        """tritonkit loads the stages before the cascade; a server given only the cascade (explicit
-        model control loads no BLS callee by itself) gets them at the first request. Not in
-        initialize: Triton 2.51's Python backend aborts on model-control calls while a server
-        loading every model at start is not ready."""
-        with self._callees_checked:
-            if not self._callees_ready:
-                for model in self._models.values():
-                    if not pb_utils.is_model_ready(model_name=model):
-                        pb_utils.load_model(model_name=model)
-                self._callees_ready = True
