@@ -23,16 +23,13 @@ from tritonkit.export.heads import PROBABILITIES, FittedHead, Head, train
 from tritonkit.export.record import RECORD_FILE, ExportRecord
 from tritonkit.export.zero_shot import LABELS_FILE
 from tritonkit.specs import CascadeSpec, Confidence, RecipeSpec
-from tritonkit.triton.model_config import ModelConfig, declare_callees, read_config
+from tritonkit.triton.model_config import ModelConfig, bls_model_config, read_config
 from tritonkit.triton.onnx_signature import DYNAMIC
 from tritonkit.triton.repository import CONFIG_FILE, write_model
 
 MODEL_FILE = "model.py"
 MODEL_SOURCE = Path(__file__).resolve().parents[1] / "triton" / "cascade" / MODEL_FILE
 ANSWERED_BY, CONFIDENCE = "answered_by", "confidence"
-# One: with two, tritonserver 2.51 crashed (heap corruption in the Python backend) within a
-# reload or two under load; one instance survived 20. Its batcher gathers what queues meanwhile.
-INSTANCES = 1
 _FOLDS = 5
 _CURVE = np.round(np.linspace(0.0, 1.0, 21), 2)  # thresholds recorded for the report
 
@@ -118,17 +115,10 @@ def cascade_config(
     name: str, small: ModelConfig, large: ModelConfig, threshold: float, kind: Confidence
 ) -> ModelConfig:
     """The Python model over the two heads: the small head's inputs and queue policy, a batch no
-    larger than either head takes, CPU instances (the heads hold the weights and their own
-    instances)."""
-    config = ModelConfig()
-    config.CopyFrom(small)
-    config.name = name
-    for field in ("platform", "optimization", "parameters", "model_warmup", "instance_group", "output"):
-        config.ClearField(field)
-    config.backend = "python"
-    config.default_model_filename = MODEL_FILE
+    larger than either head takes, one instance (with two, tritonserver 2.51 crashed, heap
+    corruption in the Python backend, within a reload or two under load; one survived 20)."""
+    config = bls_model_config(small, name, MODEL_FILE, [small.name, large.name])
     config.max_batch_size = min(small.max_batch_size, large.max_batch_size)
-    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=INSTANCES)
     # Its batcher merges what queues while its instances wait on the heads, and never waits for
     # more: the heads' own batchers do (a delay here would add to theirs).
     if config.HasField("dynamic_batching"):
@@ -144,7 +134,6 @@ def cascade_config(
     parameters = {"small_model": small.name, "large_model": large.name, "threshold": repr(threshold)}
     for key, value in {**parameters, "confidence": kind}.items():
         config.parameters[key].string_value = value
-    declare_callees(config, [small.name, large.name])
     return config
 
 

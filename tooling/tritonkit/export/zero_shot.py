@@ -23,7 +23,7 @@ from tritonkit.export.onnx_export import pin_static_dims
 from tritonkit.export.reference import load_torch_model
 from tritonkit.export.source import ResolvedSource
 from tritonkit.export.tasks import TASKS, VECTORS, Batch, Task
-from tritonkit.triton.model_config import ModelConfig, declare_callees
+from tritonkit.triton.model_config import ModelConfig, bls_model_config
 from tritonkit.triton.onnx_signature import DYNAMIC
 
 COMPOSED_FILE = "model.py"
@@ -146,14 +146,7 @@ def composed_config(name: str, image_tower: ModelConfig, text_tower: ModelConfig
                     labels: int) -> ModelConfig:  # fmt: skip
     """The Python model scoring images against the labels: the image tower's input and batching,
     one CPU instance (it waits on the towers, which hold the weights and their instances)."""
-    config = ModelConfig()
-    config.CopyFrom(image_tower)
-    config.name = name
-    for field in ("platform", "optimization", "parameters", "model_warmup", "instance_group", "output"):
-        config.ClearField(field)
-    config.backend = "python"
-    config.default_model_filename = COMPOSED_FILE
-    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    config = bls_model_config(image_tower, name, COMPOSED_FILE, [text_tower.name, image_tower.name])
     dims = [labels] if config.max_batch_size else [DYNAMIC, labels]
     config.output.add(name=OUTPUT, data_type=mc.TYPE_FP32, dims=dims, label_filename=LABELS_FILE)
     parameters = {
@@ -164,7 +157,6 @@ def composed_config(name: str, image_tower: ModelConfig, text_tower: ModelConfig
     }
     for key, value in parameters.items():
         config.parameters[key].string_value = value
-    declare_callees(config, [text_tower.name, image_tower.name])
     return config
 
 

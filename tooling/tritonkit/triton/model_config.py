@@ -123,6 +123,22 @@ def declare_callees(config: ModelConfig, names: Sequence[str]) -> None:
     config.parameters[BLS_MODELS].string_value = ",".join(names)
 
 
+def bls_model_config(base: ModelConfig, name: str, model_file: str, calls: Sequence[str]) -> ModelConfig:
+    """A Python BLS model `name` taking `base`'s inputs, batching and scheduling, one CPU instance
+    (it waits on the models it `calls`, which hold the weights and their own instances); outputs and
+    parameters are the caller's to add."""
+    config = ModelConfig()
+    config.CopyFrom(base)
+    config.name = name
+    for field in ("platform", "optimization", "parameters", "model_warmup", "instance_group", "output"):
+        config.ClearField(field)
+    config.backend = "python"
+    config.default_model_filename = model_file
+    config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    declare_callees(config, calls)
+    return config
+
+
 def _set_field(target: ModelConfig, name: str, value: Any) -> None:
     field = getattr(target, name)
     if hasattr(field, "CopyFrom"):
