@@ -21,7 +21,7 @@ from tests.commands import TRITONKIT
 from tests.export.conftest import recipe_fields
 from tests.export.test_heads import labelled_file
 from tritonkit.errors import InputError
-from tritonkit.export.cascade import confidence
+from tritonkit.export.cascade import confidence, write_cascades
 from tritonkit.export.heads import PROBABILITIES
 from tritonkit.export.labelled import read_labelled
 from tritonkit.export.pipeline import export
@@ -157,3 +157,13 @@ def test_a_target_names_the_cascade_like_any_model(exported: tuple[Path, Path], 
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 of 1 targets met their SLO" in result.stdout, result.stdout
+
+
+def test_a_cascade_whose_variant_has_no_head_is_not_written(tmp_path: Path) -> None:
+    """A variant that failed its gate has no head: its cascades are left out, by name."""
+    recipe = load_recipe(Path(__file__).resolve().parents[2] / "export" / "minilm_support.yaml")
+    said: list[str] = []
+    assert write_cascades(recipe, [], tmp_path, tmp_path, force=False, progress=said.append) == []
+    assert said == [f"      minilm_support_{head}_cascade: not written, no {head} head on distilled and fp32"
+                    for head in ("sentiment", "topic")]  # fmt: skip
+    assert list(tmp_path.iterdir()) == []

@@ -415,20 +415,16 @@ class RecipeSpec(_Spec):
 
     @model_validator(mode="after")
     def _variants_once(self) -> RecipeSpec:
-        repeated = sorted({v for v in self.variants if self.variants.count(v) > 1})
-        if repeated:
-            raise ValueError(f"variants: each at most once; repeated: {repeated}")
-        repeated_labels = sorted({label for label in self.labels or () if (self.labels or ()).count(label) > 1})
-        if repeated_labels:
-            raise ValueError(f"labels: each at most once; repeated: {repeated_labels}")
-        names = [head.name for head in self.heads]
-        repeated_heads = sorted({name for name in names if names.count(name) > 1})
-        if repeated_heads:
-            raise ValueError(f"heads: each name at most once; repeated: {repeated_heads}")
-        cascaded = [cascade.head for cascade in self.cascades]
-        repeated_cascades = sorted({head for head in cascaded if cascaded.count(head) > 1})
-        if repeated_cascades:
-            raise ValueError(f"cascades: one per head (named <recipe>_<head>_cascade); repeated: {repeated_cascades}")
+        lists = {
+            "variants: each at most once": self.variants,
+            "labels: each at most once": self.labels or (),
+            "heads: each name at most once": [head.name for head in self.heads],
+            "cascades: one per head (named <recipe>_<head>_cascade)": [cascade.head for cascade in self.cascades],
+        }
+        for rule, items in lists.items():
+            repeated = sorted({item for item in items if list(items).count(item) > 1})
+            if repeated:
+                raise ValueError(f"{rule}; repeated: {repeated}")
         return self
 
     def gate(self, variant: str) -> GateSpec:

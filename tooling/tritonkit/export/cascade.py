@@ -145,12 +145,16 @@ def write_cascades(
     by_key = {(f.name, f.variant): f for f in fitted}
     written = []
     for spec in recipe.cascades:
+        name = cascade_name(recipe.name, spec.head)
+        missing = [v for v in (spec.small, spec.large) if (spec.head, v) not in by_key]
+        if missing:  # a variant that failed its gate has no head (the export's exit code says so)
+            progress(f"      {name}: not written, no {spec.head} head on {' and '.join(missing)}")
+            continue
         small, large = by_key[(spec.head, spec.small)], by_key[(spec.head, spec.large)]
         predicted = predictions(small, large)
         threshold = spec.threshold
         if threshold is None:
             threshold = lowest_threshold(predicted["choice"], spec.confidence, spec.max_accuracy_loss)
-        name = cascade_name(recipe.name, spec.head)
         config = cascade_config(
             name, read_config(small.model / CONFIG_FILE), read_config(large.model / CONFIG_FILE), threshold,
             spec.confidence,
