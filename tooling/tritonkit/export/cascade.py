@@ -114,7 +114,7 @@ def predictions(small: FittedHead, large: FittedHead) -> dict[str, Predictions]:
 def cascade_config(
     name: str, small: ModelConfig, large: ModelConfig, threshold: float, kind: Confidence
 ) -> ModelConfig:
-    """The Python model over the two heads: the small head's inputs and queue policy, a batch no
+    """The Python model over the two heads: the small head's inputs and batcher, a batch no
     larger than either head takes, one instance (with two, tritonserver 2.51 crashed, heap
     corruption in the Python backend, within a reload or two under load; one survived 20)."""
     config = bls_model_config(small, name, MODEL_FILE, [small.name, large.name])

@@ -126,7 +126,9 @@ def declare_callees(config: ModelConfig, names: Sequence[str]) -> None:
 def bls_model_config(base: ModelConfig, name: str, model_file: str, calls: Sequence[str]) -> ModelConfig:
     """A Python BLS model `name` taking `base`'s inputs, batching and scheduling, one CPU instance
     (it waits on the models it `calls`, which hold the weights and their own instances); outputs and
-    parameters are the caller's to add."""
+    parameters are the caller's to add. Its queue is unbounded: the callees' queues bound the work,
+    and a queue policy on one instance makes Triton 2.51's batcher stall 500 ms now and then (its
+    wait for a free instance, used only without prefetching, can miss its wake-up)."""
     config = ModelConfig()
     config.CopyFrom(base)
     config.name = name
@@ -135,6 +137,8 @@ def bls_model_config(base: ModelConfig, name: str, model_file: str, calls: Seque
     config.backend = "python"
     config.default_model_filename = model_file
     config.instance_group.add(kind=mc.ModelInstanceGroup.KIND_CPU, count=1)
+    if config.HasField("dynamic_batching"):
+        config.dynamic_batching.ClearField("default_queue_policy")
     declare_callees(config, calls)
     return config
 
