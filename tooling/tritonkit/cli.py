@@ -302,6 +302,26 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace) -> int:
+    from tritonkit.inputs import attempt, read_lines
+    from tritonkit.measure.trace import busiest_rate_per_s, synthesize, write_trace
+    from tritonkit.specs import TrafficSpec, load_yaml
+
+    problems: list[str] = []  # every problem at once, not the first
+    traffic = attempt(lambda: load_yaml(args.traffic, TrafficSpec), problems)
+    texts = attempt(lambda: read_lines(args.texts), problems) if args.texts else None
+    if problems or traffic is None:
+        raise InputError("\n".join(problems))
+    trace = synthesize(traffic, args.duration_s, args.seed, texts)
+    write_trace(args.out, trace)
+    print(
+        f"wrote {args.out}: {len(trace)} requests over {trace.span_s:.1f} s (a day of {args.traffic.name} "
+        f"in {args.duration_s:g} s), {trace.mean_rate_per_s:.1f}/s on average, "
+        f"{busiest_rate_per_s(trace, 1.0):.1f}/s in its busiest 10 s"
+    )
+    return 0
+
+
 def cmd_k8s(args: argparse.Namespace) -> int:
     import yaml
 
@@ -442,6 +462,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--target", help="with --results: a passing check target, a swept model or a tuned target")
     plan.add_argument("--out", type=types.output_file, help="also write the plan as JSON here")
     plan.set_defaults(run=cmd_plan)
+
+    trace = commands.add_parser("trace", help="synthesise an arrival trace (CSV) from a traffic profile's day")
+    trace.add_argument("--traffic", type=types.path, required=True, help="traffic profile YAML (see k8s/traffic.yaml)")
+    trace.add_argument("--out", type=types.output_file, required=True, help="the CSV trace to write")
+    trace.add_argument(
+        "--duration-s", type=types.bounded_float(1, 86_400), default=600.0,
+        help="the day compressed into this many seconds, at the profile's rates (default: 600)",
+    )  # fmt: skip
+    trace.add_argument("--seed", type=types.bounded_int(0, 2**63 - 1), default=0, help="default: 0")
+    trace.add_argument("--texts", type=types.path, help="a text file: each request gets one of its lines")
+    trace.set_defaults(run=cmd_trace)
 
     k8s = commands.add_parser("k8s", help="write a kustomize overlay deploying chosen models (kubectl apply -k OUT)")
     k8s.add_argument("out", type=Path, help="the overlay directory to write, e.g. deploy/minilm")

@@ -1,8 +1,11 @@
-"""Writing a directory of generated files all at once: staged in a sibling directory, then swapped
-in, so a crash never leaves it half-written and never damages what was there before."""
+"""Writing generated files all at once: a directory staged in a sibling directory then swapped
+in, a file written beside itself then renamed, so a crash never leaves either half-written and
+never damages what was there before."""
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import uuid
 from collections.abc import Mapping, Sequence
@@ -26,6 +29,21 @@ def replace_directory(directory: Path, files: Mapping[str, bytes], *, markers: S
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return directory
+
+
+def replace_file(path: Path, content: str, *, flag: str, kind: str) -> None:
+    """`content` as the file `path` (given by `flag`), whole or not at all."""
+    if path.is_dir():
+        raise InputError(f"{flag} {path}: a directory; expected a file to write the {kind} to")
+    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        staged.write_text(content)
+        staged.replace(path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            staged.unlink(missing_ok=True)
+        raise InputError(f"{flag} {path}: cannot write ({exc.strerror})") from None
 
 
 def check_replaceable(directory: Path, *, markers: Sequence[str], kind: str) -> None:

@@ -170,7 +170,9 @@ def _notes(measurement: Measurement, checks: list[Check]) -> tuple[str, ...]:
             f"{measurement.rejected} of {measurement.sent} requests ({measurement.rejected_rate:.2%}) were rejected "
             "by the server's queue policy (load shed): counted as failed in the error rate"
         )
-    if not measurement.stable:
+    if not measurement.stable and measurement.mode == "trace":
+        notes.append("not the whole trace: duration_s ended the replay before the trace did")
+    elif not measurement.stable:
         notes.append("not stable: the windows never agreed within the tolerance before the time bound")
     notes.extend(_without_interval(measurement, checks))
     unsettled = [c.metric for c in checks if c.state == "inconclusive"]

@@ -469,6 +469,10 @@ class _LoadBase(_Spec):
         return int(self.duration_s / self.window_s + 1e-9)
 
     @property
+    def stops_when_stable(self) -> bool:
+        return True
+
+    @property
     def judged_span_s(self) -> float:
         """The most a verdict reads, from the first send: the warmup and every window."""
         return self.warmup_s + self.max_windows * self.window_s
@@ -507,7 +511,32 @@ class ClosedLoopLoad(_LoadBase):
         return ClosedLoopLoad.model_validate(self.model_dump() | {"concurrency": max(1, round(level))})
 
 
-LoadSpec = OpenLoopLoad | ClosedLoopLoad
+class TraceLoad(_LoadBase):
+    """A recorded day replayed open loop: each request leaves at its trace timestamp divided by
+    `speed` (tritonkit.measure.trace reads the file: timestamps, and optionally each request's
+    text or token length). The run lasts for the trace, or `duration_s` after the warmup if shorter,
+    and is not cut short once windows agree: traffic that changes is what a trace is for."""
+
+    mode: Literal["trace"]
+    file: UserPath  # CSV, see tritonkit.measure.trace
+    speed: Real = Field(default=1.0, gt=0, le=100_000)  # 60: an hour in a minute; beyond 10^5 is a typo
+    max_in_flight: Annotated[StrictInt, Field(gt=0, le=65_536)] = 1024
+
+    @property
+    def level(self) -> float:
+        return self.speed
+
+    @property
+    def stops_when_stable(self) -> bool:
+        return False
+
+    def at_level(self, level: float) -> TraceLoad:
+        """The same trace replayed at speed `level`, validated (a sweep step within its bounds)."""
+        return TraceLoad.model_validate(self.model_dump() | {"speed": level})
+
+
+LoadSpec = OpenLoopLoad | ClosedLoopLoad | TraceLoad
+OPEN_LOOP_MODES = ("open", "trace")  # requests leave on a schedule, not when answers come back
 
 
 class TokensPayload(_Spec):
@@ -678,7 +707,10 @@ def load_targets(path: Path) -> TargetsSpec:
             payload = payload.model_copy(update=relative)
         elif isinstance(payload, FilesPayload):
             payload = payload.model_copy(update={"paths": tuple(base / p for p in payload.paths)})
-        targets.append(target.model_copy(update={"payload": payload}))
+        load = target.load
+        if isinstance(load, TraceLoad):
+            load = load.model_copy(update={"file": base / load.file})
+        targets.append(target.model_copy(update={"payload": payload, "load": load}))
     return spec.model_copy(update={"targets": tuple(targets)})
 
 

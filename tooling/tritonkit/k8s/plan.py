@@ -4,17 +4,16 @@ replicas, monthly cost and cost per 1M inferences. Pure, apart from reading a re
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from pydantic import ValidationError
 
 from tritonkit.errors import InputError
+from tritonkit.files import replace_file
 from tritonkit.inputs import excerpt, listed, read_text, validation_problems
 from tritonkit.report.results import Results
 from tritonkit.specs import TrafficSpec
@@ -89,18 +88,8 @@ MAX_CAPACITY = 1e9  # inferences/s of one replica: beyond any hardware
 
 
 def write_plan(path: Path, result: Plan) -> None:
-    """`result` as JSON at `path`, whole or not at all (written beside it, then renamed)."""
-    if path.is_dir():
-        raise InputError(f"--out {path}: a directory; expected a file to write the plan to")
-    staged = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        staged.write_text(json.dumps(dataclasses.asdict(result), indent=2) + "\n")
-        staged.replace(path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            staged.unlink(missing_ok=True)
-        raise InputError(f"--out {path}: cannot write ({exc.strerror})") from None
+    """`result` as JSON at `path`, whole or not at all."""
+    replace_file(path, json.dumps(dataclasses.asdict(result), indent=2) + "\n", flag="--out", kind="plan")
 
 
 def check_capacity(capacity: float, source: str) -> float:

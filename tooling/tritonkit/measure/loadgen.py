@@ -29,7 +29,7 @@ import numpy as np
 from tritonkit.measure.client import RequestFailed
 from tritonkit.measure.measurement import NOT_SENT, WindowStats
 from tritonkit.measure.stats import percentile, within
-from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad
+from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, TraceLoad
 
 LATE_AFTER_NS = 1_000_000  # an open-loop send more than 1 ms behind its schedule counts as late
 # asyncio's timers wake up to ~2 ms late on Linux (epoll waits in whole milliseconds), which would
@@ -99,18 +99,25 @@ class LoadRun(Generic[Snapshot]):
 
 
 async def run_load(
-    load: LoadSpec, send: Send, snapshot: Callable[[], Coroutine[Any, Any, Snapshot]]
+    load: LoadSpec,
+    send: Send,
+    snapshot: Callable[[], Coroutine[Any, Any, Snapshot]],
+    trace_offsets_s: np.ndarray | None = None,
 ) -> LoadRun[Snapshot]:
     """Drive `send(i)` (the i-th request; raises RequestFailed) under `load`; `snapshot()` is
     taken at every window edge (e.g. the server's statistics) and once more after the drain. Edge
     snapshots run beside the load, so a slow answer never moves a window edge; `snapshot` must
-    bound its own time, since the run waits for every one before it returns."""
+    bound its own time, since the run waits for every one before it returns. A trace load replays
+    `trace_offsets_s` (seconds from its first request, in order). A trace replayed to its end
+    counts as stable; one cut by `duration_s` does not."""
     log = _Log()
     edges: list[asyncio.Task[Snapshot]] = []
     stop = asyncio.Event()
     started = time.monotonic_ns()
-    if isinstance(load, OpenLoopLoad):
-        generator = asyncio.create_task(_open_loop(load, send, log, stop, started))
+    generator: asyncio.Task[bool | None]
+    if isinstance(load, OpenLoopLoad | TraceLoad):
+        arrivals = _arrivals(load, trace_offsets_s)
+        generator = asyncio.create_task(_open_loop(load, arrivals, send, log, stop, started))
     else:
         generator = asyncio.create_task(_closed_loop(load, send, log, stop))
     try:
@@ -135,17 +142,18 @@ async def run_load(
                     boundaries[-1],
                 )
             )
-            stable = _agree(windows[-load.stable_windows :], load)
+            stable = load.stops_when_stable and _agree(windows[-load.stable_windows :], load)
             if stable:
                 break
         stop.set()
-        await generator  # returns once every request sent has been answered or has timed out
+        replayed = await generator  # once every request sent has been answered or has timed out
+        stable = stable or (isinstance(load, TraceLoad) and bool(replayed))
         snapshots = [*await asyncio.gather(*edges), await snapshot()]
     finally:
         stop.set()
         for task in (generator, *edges):
             task.cancel()  # a no-op for those already done
-    first = len(windows) - load.stable_windows if stable else 0
+    first = len(windows) - load.stable_windows if stable and load.stops_when_stable else 0
     return LoadRun(
         scheduled_ns=np.asarray(log.scheduled_ns, dtype=np.int64),
         sent_ns=np.asarray(log.sent_ns, dtype=np.int64),
@@ -159,7 +167,7 @@ async def run_load(
         measured=(first, max(len(windows) - 1, 0)),
         stable=stable,
         cpu_s=cpu[-1] - cpu[first],
-        open_loop=isinstance(load, OpenLoopLoad),
+        open_loop=not isinstance(load, ClosedLoopLoad),
         token_ns=tuple(log.token_ns),
     )
 
@@ -198,8 +206,11 @@ async def _closed_loop(load: ClosedLoopLoad, send: Send, log: _Log, stop: asynci
     await asyncio.gather(*(worker() for _ in range(load.concurrency)))
 
 
-async def _open_loop(load: OpenLoopLoad, send: Send, log: _Log, stop: asyncio.Event, started: int) -> None:
-    spin_ns = min(_MAX_SPIN_NS, int(0.25e9 / load.rate_per_s))
+async def _open_loop(
+    load: OpenLoopLoad | TraceLoad, arrivals: Schedule, send: Send, log: _Log, stop: asyncio.Event, started: int
+) -> bool:
+    """Sends on schedule until `stop` or the schedule's end; True when the schedule ran out."""
+    spin_ns = min(_MAX_SPIN_NS, arrivals.mean_interval_ns // 4)
     slots = asyncio.Semaphore(load.max_in_flight)
     in_flight: set[asyncio.Task[None]] = set()
     failures: list[BaseException] = []
@@ -216,16 +227,18 @@ async def _open_loop(load: OpenLoopLoad, send: Send, log: _Log, stop: asyncio.Ev
         finally:
             slots.release()
 
-    arrivals = _arrivals(load)
-    for i, offset in enumerate(arrivals):
+    ran_out = True
+    for i, offset in enumerate(arrivals.offsets_ns):
         due = started + offset
         await _sleep_until(due, spin_ns)
         if stop.is_set():
+            ran_out = False
             break
         await slots.acquire()  # at the cap, this wait makes the send late, and latency counts it
         if stop.is_set():  # the run ended while this request waited at the cap: sending it now would
             slots.release()  # only lengthen the drain, and leaving it out would hide the backlog
-            _not_sent(log, load, started, offset, arrivals)
+            _not_sent(log, load, started, offset, arrivals.offsets_ns)
+            ran_out = False
             break
         task = asyncio.create_task(one(i, due))
         in_flight.add(task)
@@ -233,9 +246,10 @@ async def _open_loop(load: OpenLoopLoad, send: Send, log: _Log, stop: asyncio.Ev
     await asyncio.gather(*in_flight)
     if failures:
         raise failures[0]
+    return ran_out
 
 
-def _not_sent(log: _Log, load: OpenLoopLoad, started: int, first: int, rest: Iterator[int]) -> None:
+def _not_sent(log: _Log, load: OpenLoopLoad | TraceLoad, started: int, first: int, rest: Iterator[int]) -> None:
     """Log the requests due by now that never left (the backlog at the cap) as failed: they were offered."""
     now = time.monotonic_ns()
     failure = RequestFailed(NOT_SENT, f"due while the client waited at its max_in_flight cap ({load.max_in_flight})")
@@ -243,11 +257,25 @@ def _not_sent(log: _Log, load: OpenLoopLoad, started: int, first: int, rest: Ite
         log.add(started + offset, now, now, failure)
 
 
-def _arrivals(load: OpenLoopLoad) -> Iterator[int]:
-    """Due times in ns from the start: evenly spaced, or a seeded Poisson process."""
+@dataclass(frozen=True)
+class Schedule:
+    """Due times in ns from the start, and their mean spacing."""
+
+    offsets_ns: Iterator[int]
+    mean_interval_ns: int
+
+
+def _arrivals(load: OpenLoopLoad | TraceLoad, trace_offsets_s: np.ndarray | None) -> Schedule:
+    """Evenly spaced, a seeded Poisson process, or a trace's offsets at its speed."""
+    if isinstance(load, TraceLoad):
+        if trace_offsets_s is None or not trace_offsets_s.size:
+            raise ValueError("a trace load needs the trace's offsets")
+        scaled = (trace_offsets_s * (1e9 / load.speed)).astype(np.int64)
+        gaps = int(scaled[-1] // max(scaled.size - 1, 1)) if scaled.size > 1 else _MAX_SPIN_NS * 4
+        return Schedule((int(o) for o in scaled), gaps)
     interval = 1e9 / load.rate_per_s
     if load.arrivals == "constant":
-        return (int(i * interval) for i in itertools.count())
+        return Schedule((int(i * interval) for i in itertools.count()), int(interval))
     rng = np.random.default_rng(load.seed)
 
     def poisson() -> Iterator[int]:
@@ -256,7 +284,7 @@ def _arrivals(load: OpenLoopLoad) -> Iterator[int]:
             yield int(t)
             t += rng.exponential(interval)
 
-    return poisson()
+    return Schedule(poisson(), int(interval))
 
 
 def window_stats(

@@ -26,6 +26,9 @@ NOT_SENT = "not sent"  # open loop: due before the end while the client waited a
 ERROR_RESPONSE = "error response"
 INCOMPLETE = "incomplete stream"
 
+# What a measurement's `level` counts, by its mode.
+LEVEL_UNITS = {"open": "req/s", "closed": "in flight", "trace": "x trace speed"}
+
 
 @dataclass(frozen=True)
 class RequestLog:
@@ -141,7 +144,7 @@ class Measurement:
     target: str
     model: str
     protocol: str
-    mode: str  # "open" or "closed"
+    mode: str  # "open", "closed" or "trace" (an open loop on a recorded schedule)
     level: float  # requests per second (open) or requests in flight (closed)
     inferences_per_request: int  # the payload's batch size
     measured_windows: tuple[int, int]  # first and last window the figures below cover

@@ -78,7 +78,7 @@ def model_inputs(config: ModelConfig, strings: bool = False) -> list[ModelInput]
     return inputs
 
 
-def _check_pool_size(what: str, request_bytes: int, count: int) -> None:
+def check_pool_size(what: str, request_bytes: int, count: int) -> None:
     """Refuse a pool that would exhaust memory before it is built."""
     if request_bytes > MAX_REQUEST_BYTES:
         raise InputError(f"{what}: {request_bytes} bytes a request; at most {MAX_REQUEST_BYTES}: lower the sizes")
@@ -158,34 +158,59 @@ def _token_inputs(config: ModelConfig, batching: bool) -> list[ModelInput]:
     return inputs
 
 
-def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
-    _check_batch(spec.batch_size, config, batching)
-    inputs = _token_inputs(config, batching)
-    longest = spec.batch_size * spec.sequence_length * sum(i.dtype.itemsize for i in inputs)
-    _check_pool_size(f"tokens payload for model '{config.name}'", longest, spec.count)
-    shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
-    tokenizer = _tokenizer_for(spec, config, shortest, "min_tokens/sequence_length")
-    pad_id, pad_token = _padding(tokenizer)
-    tokenizer.no_padding()  # padding is per batch below: to the longest sentence, or fixed
-    texts = read_lines(spec.texts)
-    rng = np.random.default_rng(seed)
+@dataclass(frozen=True)
+class TokenEncoder:
+    """A tokens payload's tokenizer and the model's token inputs: sentences to request tensors."""
 
-    payloads = []
-    for _ in range(spec.count):
-        encodings = [
-            _encode_one(tokenizer, texts, rng, spec.lengths == "uniform", spec.min_tokens, spec.sequence_length)
-            for _ in range(spec.batch_size)
-        ]
-        width = _width(spec, max(len(e.ids) for e in encodings))
+    tokenizer: Tokenizer
+    pad: tuple[int, str]
+    inputs: list[ModelInput]
+    batching: bool
+
+    @classmethod
+    def for_payload(
+        cls, spec: TokensPayload, config: ModelConfig, batching: bool, shortest: int,
+        fields: str = "min_tokens/sequence_length",
+    ) -> TokenEncoder:  # fmt: skip
+        """`shortest`: the fewest tokens a request may have (`fields` say where it was set)."""
+        inputs = _token_inputs(config, batching)
+        tokenizer = _tokenizer_for(spec, config, shortest, fields)
+        pad = _padding(tokenizer)
+        tokenizer.no_padding()  # padding is per request: to the longest sentence, or fixed
+        return cls(tokenizer, pad, inputs, batching)
+
+    def request(self, encodings: list[Encoding], width: int) -> Payload:
+        """One request of `encodings` (one a batch row), each padded to `width` tokens."""
+        pad_id, pad_token = self.pad
         for encoding in encodings:
             encoding.pad(width, pad_id=pad_id, pad_token=pad_token)
         payload = {}
-        for model_input in inputs:
+        for model_input in self.inputs:
             rows = [getattr(e, _TOKEN_FIELDS[model_input.name]) for e in encodings]
             array = np.asarray(rows, dtype=model_input.dtype)
-            rank = len(model_input.dims) + (1 if batching else 0)  # 1 or 2: checked by _token_inputs
+            rank = len(model_input.dims) + (1 if self.batching else 0)  # 1 or 2: checked by _token_inputs
             payload[model_input.name] = array if rank == 2 else array[0]
-        payloads.append(payload)
+        return payload
+
+    def request_bytes(self, batch_size: int, length: int) -> int:
+        return batch_size * length * sum(i.dtype.itemsize for i in self.inputs)
+
+
+def _tokens(spec: TokensPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
+    _check_batch(spec.batch_size, config, batching)
+    shortest = spec.min_tokens if spec.lengths == "uniform" else spec.sequence_length
+    encoder = TokenEncoder.for_payload(spec, config, batching, shortest)
+    what = f"tokens payload for model '{config.name}'"
+    check_pool_size(what, encoder.request_bytes(spec.batch_size, spec.sequence_length), spec.count)
+    texts = read_lines(spec.texts)
+    rng = np.random.default_rng(seed)
+    payloads = []
+    for _ in range(spec.count):
+        encodings = [
+            encode_one(encoder.tokenizer, texts, rng, spec.lengths == "uniform", spec.min_tokens, spec.sequence_length)
+            for _ in range(spec.batch_size)
+        ]
+        payloads.append(encoder.request(encodings, _width(spec, max(len(e.ids) for e in encodings))))
     lengths = f"buckets {list(spec.buckets)}" if spec.lengths == "buckets" else f"lengths {spec.lengths}"
     description = f"tokens: {spec.texts.name}, {lengths} ≤ {spec.sequence_length}, batch {spec.batch_size}"
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
@@ -203,7 +228,7 @@ def _width(spec: TokensPayload, longest: int) -> int:
 # -- texts -------------------------------------------------------------------------------------
 
 
-def _text_input(config: ModelConfig, batching: bool) -> ModelInput:
+def text_input(config: ModelConfig, batching: bool) -> ModelInput:
     """The one string input of a `<name>_text` model: one text per batch row ([1] with the batch
     dimension implicit; a model that does not batch takes [1] or [-1], one text a request)."""
     inputs = model_inputs(config, strings=True)
@@ -219,21 +244,21 @@ def _text_input(config: ModelConfig, batching: bool) -> ModelInput:
 
 def _texts(spec: TextsPayload, config: ModelConfig, batching: bool, seed: int) -> PayloadPool:
     _check_batch(spec.batch_size, config, batching)
-    text_input = _text_input(config, batching)
+    string_input = text_input(config, batching)
     lines = [line.encode() for line in read_lines(spec.texts)]  # once: every request shares them
     longest = max(map(len, lines))  # bytes, as they go over the wire
-    _check_pool_size(f"texts payload for model '{config.name}'", spec.batch_size * longest, spec.count)
+    check_pool_size(f"texts payload for model '{config.name}'", spec.batch_size * longest, spec.count)
     rng = np.random.default_rng(seed)
     payloads = []
     for _ in range(spec.count):
         rows = [lines[int(i)] for i in rng.integers(0, len(lines), spec.batch_size)]
         array = np.array(rows, dtype=np.object_)
-        payloads.append({text_input.name: array[:, None] if batching else array})
+        payloads.append({string_input.name: array[:, None] if batching else array})
     description = f"texts: {spec.texts.name}, batch {spec.batch_size}"
     return PayloadPool(tuple(payloads), spec.batch_size if batching else 1, description)
 
 
-def _encode_one(
+def encode_one(
     tokenizer: Tokenizer, texts: list[str], rng: np.random.Generator, uniform: bool, shortest: int, longest: int
 ) -> Encoding:
     """One sentence as the client would send it, cut at `longest` tokens; for `uniform`, sentences
@@ -295,7 +320,7 @@ GENERATOR_INPUTS = {"input_ids": (np.dtype(np.int64), (-1,)), "max_new_tokens": 
 
 def _prompts(spec: PromptsPayload, config: ModelConfig, seed: int) -> PayloadPool:
     _check_generator(config)
-    _check_pool_size(f"prompts payload for model '{config.name}'", spec.max_prompt_tokens * 8 + 4, spec.count)
+    check_pool_size(f"prompts payload for model '{config.name}'", spec.max_prompt_tokens * 8 + 4, spec.count)
     shortest = spec.min_prompt_tokens if spec.lengths == "uniform" else spec.max_prompt_tokens
     tokenizer = _tokenizer_for(spec, config, shortest, "min_prompt_tokens/max_prompt_tokens")
     tokenizer.no_padding()  # one prompt a request: nothing to pad to
@@ -305,7 +330,7 @@ def _prompts(spec: PromptsPayload, config: ModelConfig, seed: int) -> PayloadPoo
     payloads: list[Payload] = []
     for _ in range(spec.count):
         uniform = spec.lengths == "uniform"
-        encoding = _encode_one(tokenizer, texts, rng, uniform, spec.min_prompt_tokens, spec.max_prompt_tokens)
+        encoding = encode_one(tokenizer, texts, rng, uniform, spec.min_prompt_tokens, spec.max_prompt_tokens)
         if not encoding.ids:
             raise InputError(f"{spec.texts}: a line the tokenizer in {spec.tokenizer} makes no tokens of")
         payloads.append({"input_ids": np.asarray(encoding.ids, dtype=np.int64), "max_new_tokens": new_tokens})
@@ -402,7 +427,7 @@ def _pixel_values(
                 # Unequal ranks leave `shape` short, so the comparison below refuses them.
                 shape = tuple(size if dim < 0 else dim for dim, size in zip(dims, array.shape, strict=False))
                 what = f"images payload for model '{model}' (pixel values {list(array.shape)})"
-                _check_pool_size(what, spec.batch_size * array.nbytes, spec.count)
+                check_pool_size(what, spec.batch_size * array.nbytes, spec.count)
             if array.shape != shape:
                 raise InputError(
                     f"{path}: the image processor in {spec.processor} makes pixel values of shape "
@@ -467,7 +492,7 @@ def _random(spec: RandomPayload, config: ModelConfig, batching: bool, seed: int)
         dims = [spec.dynamic_dim_size if d < 0 else d for d in model_input.dims]
         shapes[model_input.name] = [spec.batch_size, *dims] if batching else dims
     size = sum(math.prod(shape) * i.dtype.itemsize for shape, i in zip(shapes.values(), inputs, strict=True))
-    _check_pool_size(f"random payload for model '{config.name}' (shapes {excerpt(shapes)})", size, spec.count)
+    check_pool_size(f"random payload for model '{config.name}' (shapes {excerpt(shapes)})", size, spec.count)
     payloads = []
     for _ in range(spec.count):
         payload = {}
@@ -581,7 +606,7 @@ def fit_problems(spec: PayloadSpec, config: ModelConfig) -> list[str]:
     if isinstance(spec, TokensPayload):
         checks.append(partial(_token_inputs, config, batching))
     elif isinstance(spec, TextsPayload):
-        checks.append(partial(_text_input, config, batching))
+        checks.append(partial(text_input, config, batching))
     elif isinstance(spec, PromptsPayload):
         checks.append(partial(_check_generator, config))
     elif isinstance(spec, ImagesPayload):

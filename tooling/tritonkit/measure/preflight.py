@@ -16,8 +16,10 @@ from pydantic import ValidationError
 from tritonkit.errors import InputError
 from tritonkit.inputs import listed, read_text
 from tritonkit.measure.payloads import fit_problems, longest_prompt, payload_file_problems, with_model_files
+from tritonkit.measure.trace import read_trace
+from tritonkit.measure.trace_payloads import row_payload_problem
 from tritonkit.slo import GENERATION_LIMITS
-from tritonkit.specs import OpenLoopLoad, PayloadSpec, PromptsPayload, TargetSpec
+from tritonkit.specs import PayloadSpec, PromptsPayload, TargetSpec, TraceLoad
 from tritonkit.triton.model_config import ModelConfig, parse
 
 CONFIG_FILE = "config.pbtxt"
@@ -35,7 +37,7 @@ def check_before_start(source: Path, targets: Sequence[TargetSpec], repository: 
         except InputError as exc:  # its other files are still checked
             problems.append(f"target '{target.name}': {exc}")
         problems += payload_file_problems(payload)
-        problems += [p for p in (protocol_problem(target), _slo_problem(target)) if p]
+        problems += [p for p in (protocol_problem(target), _slo_problem(target), _trace_problem(target)) if p]
         if repository is not None:
             problems += local_fit_problems(target.name, payload, repository / target.model)
     if problems:
@@ -49,6 +51,27 @@ def protocol_problem(target: TargetSpec) -> str | None:
         return (
             f"target '{target.name}': load.protocol {target.load.protocol}: a prompts payload streams its tokens "
             "over gRPC (protocol: grpc)"
+        )
+    return None
+
+
+def _trace_problem(target: TargetSpec) -> str | None:
+    """A trace load's file, read whole: its rows, their fit to the payload, a replay long enough to
+    measure (the warmup and one window at its speed)."""
+    load = target.load
+    if not isinstance(load, TraceLoad):
+        return None
+    try:
+        trace = read_trace(load.file)
+    except InputError as exc:
+        return f"target '{target.name}': load.file {exc}"
+    if problem := row_payload_problem(trace, target.payload):
+        return f"target '{target.name}': load.file {load.file}: {problem}"
+    replay_s = trace.span_s / load.speed
+    if replay_s < load.warmup_s + load.window_s:
+        return (
+            f"target '{target.name}': load.file {load.file} lasts {replay_s:g} s at speed {load.speed:g}; "
+            f"at least warmup_s + window_s ({load.warmup_s + load.window_s:g} s) to measure a window"
         )
     return None
 
@@ -147,7 +170,7 @@ def check_levels(target: TargetSpec, levels: list[float] | None, max_steps: int)
     """Every level a sweep would run (the given ones, or doubling from the target's own level)
     within the bounds the target's load itself has."""
     load = target.load
-    field = "rate_per_s" if isinstance(load, OpenLoopLoad) else "concurrency"
+    field = {"open": "rate_per_s", "trace": "speed"}.get(load.mode, "concurrency")
     steps = levels or [load.level * 2**i for i in range(max_steps)]
     flag = "--levels" if levels else f"--max-steps {max_steps} (doubling from {load.level:g})"
     for level in steps[:max_steps]:

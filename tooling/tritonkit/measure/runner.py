@@ -20,7 +20,9 @@ from tritonkit.measure.payloads import PayloadPool, build_pool
 from tritonkit.measure.preflight import protocol_problem
 from tritonkit.measure.streaming import stream_request
 from tritonkit.measure.summary import Edge, Host, summarize_run
-from tritonkit.specs import OpenLoopLoad, PromptsPayload, TargetSpec
+from tritonkit.measure.trace import read_trace
+from tritonkit.measure.trace_payloads import carries_payloads, trace_pool
+from tritonkit.specs import ClosedLoopLoad, OpenLoopLoad, PromptsPayload, TargetSpec, TraceLoad
 
 
 async def measure_target(target: TargetSpec, host: Host) -> Measurement:
@@ -29,7 +31,8 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
         raise InputError(f"target '{target.name}' uses {load.protocol}: give the server's --{load.protocol}-url")
     if problem := protocol_problem(target):
         raise InputError(problem)
-    in_flight = load.max_in_flight if isinstance(load, OpenLoopLoad) else load.concurrency
+    in_flight = load.concurrency if isinstance(load, ClosedLoopLoad) else load.max_in_flight
+    trace = read_trace(load.file) if isinstance(load, TraceLoad) else None
     meter = gpu_meter()
     async with TritonClient(host.url(load.protocol), load.protocol, connections=in_flight) as client:
         try:
@@ -39,8 +42,12 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
             raise InputError(
                 f"target '{target.name}': cannot read model '{target.model}' from the server: {why}"
             ) from None
-        pool = build_pool(target.payload, config, load.seed)
-        send = _sender(client, target, pool)
+        if trace is not None and carries_payloads(trace):
+            pool, order = trace_pool(trace, target.payload, config, load.seed)
+        else:
+            pool = build_pool(target.payload, config, load.seed)
+            order = np.random.default_rng(load.seed).permutation(len(pool))
+        send = _sender(client, target, pool, order)
 
         async def edge() -> Edge:
             try:
@@ -51,14 +58,13 @@ async def measure_target(target: TargetSpec, host: Host) -> Measurement:
                 stats = None
             return Edge(stats, meter.read_joules() if meter else None)
 
-        run = await run_load(load, send, edge)
+        run = await run_load(load, send, edge, None if trace is None else trace.offsets_s)
     return summarize_run(target, run, pool.inferences_per_request, host, meter)
 
 
-def _sender(client: TritonClient, target: TargetSpec, pool: PayloadPool) -> Send:
-    """The i-th request of the pool's seeded order, sent: one answer, or a stream of tokens."""
+def _sender(client: TritonClient, target: TargetSpec, pool: PayloadPool, order: np.ndarray) -> Send:
+    """The i-th request, the pool's `order[i]` (cycling), sent: one answer, or a stream of tokens."""
     load = target.load
-    order = np.random.default_rng(load.seed).permutation(len(pool))
     if isinstance(target.payload, PromptsPayload):
         streams = [stream_request(target.model, target.model_version, p) for p in pool.payloads]
 
@@ -78,4 +84,6 @@ def describe_load(target: TargetSpec) -> str:
     load = target.load
     if isinstance(load, OpenLoopLoad):
         return f"open loop, {load.arrivals} arrivals at {load.rate_per_s:g}/s over {load.protocol}"
+    if isinstance(load, TraceLoad):
+        return f"trace {load.file.name} replayed at {load.speed:g}x over {load.protocol}"
     return f"closed loop, {load.concurrency} in flight over {load.protocol}"

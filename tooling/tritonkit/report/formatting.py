@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 
-from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.measurement import LEVEL_UNITS, Measurement
 
 MISSING = "—"
 
@@ -46,8 +46,9 @@ def dollars(value: float | None) -> str:
 
 
 def level(measurement: Measurement) -> str:
-    """The offered load in the unit its mode means: a rate (open loop) or a concurrency (closed)."""
-    unit = "req/s" if measurement.mode == "open" else "in flight"
+    """The offered load in the unit its mode means: a rate (open loop), a concurrency (closed) or a
+    trace's speed."""
+    unit = LEVEL_UNITS.get(measurement.mode, "in flight")
     return f"{sig(measurement.level)} {unit}"
 
 

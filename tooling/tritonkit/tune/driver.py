@@ -164,7 +164,7 @@ class Tuner:
 
     def tune(self, target: TargetSpec, workload: str, max_trials: int | None) -> TargetTune:
         handed = self.encoder_target(target)
-        space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode == "open",
+        space = candidates(self.space, self.family.variants, self.cores, open_loop=target.load.mode != "closed",
                            longest_tokens=natural_lengths(handed))  # fmt: skip
         threads = sorted({c.intra_op_threads or self.cores for c in space})
         # Compute time depends on the payload, not on the load: targets sharing a payload share profiles.
@@ -172,7 +172,8 @@ class Tuner:
         profiles = self.profiles(handed, payload, threads)
         # How often two requests can batch depends on the buckets they are padded to.
         loads = {
-            buckets: Workload(mode=target.load.mode, level=target.load.level, cores=self.cores,
+            buckets: Workload(mode="closed" if target.load.mode == "closed" else "open", level=target.load.level,
+                              cores=self.cores,
                               shape_sharing=self.shape_sharing(with_buckets(handed, buckets)))
             for buckets in {c.buckets for c in space}
         }  # fmt: skip

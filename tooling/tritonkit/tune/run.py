@@ -7,16 +7,20 @@ import os
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from tritonkit.errors import InputError
-from tritonkit.inputs import listed
+from tritonkit.inputs import attempt, listed
 from tritonkit.machine import cpu_description, usable_cores
 from tritonkit.measure.payloads import payload_file_problems, with_model_files
 from tritonkit.measure.preflight import local_fit_problems
 from tritonkit.measure.sweep import SweepResult
+from tritonkit.measure.trace import busiest_rate_per_s, read_trace
 from tritonkit.serving import Serving, serving
-from tritonkit.specs import TargetSpec, TargetsSpec, TextsPayload
+from tritonkit.specs import OpenLoopLoad, TargetSpec, TargetsSpec, TextsPayload, TraceLoad
 from tritonkit.triton.repository import check_model_name
 from tritonkit.triton.text_model import existing_problems, tokenizer_name
 from tritonkit.tune.candidate import Candidate
@@ -56,6 +60,7 @@ def prepare(
         raise InputError(f"--model-repository {repository}: {state} (expected the repository export wrote)")
     problems = [] if os.access(repository, os.W_OK) else [f"{repository}: not writable (the winners go there)"]
     families = {}
+    converted = [attempt(partial(at_its_busiest, target), problems) for target in spec.targets]
     for target in spec.targets:
         try:
             families[target.name] = family_of(target.model, repository, tuple(variants) or space.variants)
@@ -66,7 +71,7 @@ def prepare(
         problems.append(f"the targets span several model families ({', '.join(sorted(names))}): pick one with --target")
     targets: list[TargetSpec] = []
     expanded: dict[bool, str] = {}
-    for target in spec.targets:
+    for target in (t for t in converted if t is not None):
         family = families.get(target.name)
         if family:
             payload = with_model_files(target.payload, repository / family.model(family.variants[0]))
@@ -80,6 +85,23 @@ def prepare(
     if problems:
         raise InputError("cannot tune:\n" + listed([f"  {p}" for p in dict.fromkeys(problems)]))
     return next(iter(families.values())), targets
+
+
+def at_its_busiest(target: TargetSpec) -> TargetSpec:
+    """A trace target as tune measures it: an open loop at the rate of the trace's busiest 10 s (Poisson
+    arrivals, the payload's own requests), since a configuration that meets the SLO there meets it
+    all day and a trial lasts seconds, not a day. Other targets as they are."""
+    load = target.load
+    if not isinstance(load, TraceLoad):
+        return target
+    rate = busiest_rate_per_s(read_trace(load.file), load.speed)
+    fields = {k: v for k, v in load.model_dump().items() if k in OpenLoopLoad.model_fields and k != "mode"}
+    try:
+        busiest = OpenLoopLoad(**fields, mode="open", rate_per_s=rate)
+    except ValidationError as exc:
+        why = exc.errors()[0]["msg"]
+        raise InputError(f"target '{target.name}': its trace's busiest 10 s, {rate:g}/s: {why}") from None
+    return target.model_copy(update={"load": busiest})
 
 
 def _target_problems(

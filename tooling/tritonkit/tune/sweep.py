@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import partial
 
 from tritonkit.interrupts import run_async
-from tritonkit.measure.measurement import Measurement
+from tritonkit.measure.measurement import LEVEL_UNITS, Measurement
 from tritonkit.measure.runner import describe_load, measure_target
 from tritonkit.measure.summary import Host
 from tritonkit.measure.sweep import SweepResult, analyze, meets_p99
@@ -40,7 +40,7 @@ def _at_level(target: TargetSpec, level: float) -> TargetSpec:
 
 def sweep_table(sweep: SweepResult) -> str:
     """The terminal's view: one row per level, the knee and the best marked, then the capacity."""
-    unit = "req/s offered" if sweep.mode == "open" else "in flight"
+    unit = "req/s offered" if sweep.mode == "open" else LEVEL_UNITS.get(sweep.mode, "in flight")
     lines = [f"{'load (' + unit + ')':>22} {'inf/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}"]
     for i, point in enumerate(sweep.points):
         latency = point.latency
