@@ -78,6 +78,7 @@ def measurement(
         error_examples={"timeout": "deadline exceeded after 30 s"} if failed else {},
         windows=tuple(WindowStats(i, measured // 3, 0, rate, summary.p99_us if summary else None) for i in range(3)),
         late_sends=2,
+        send_lag_p99_us=900.0,
         max_send_lag_us=1500.0,
         server=ServerBreakdown(measured, 3000.0, 400.0, 50.0, 2400.0, 30.0, measured * 4, measured // 2),
         client_overhead_us=float("nan") if summary is None else 800.0,

@@ -64,6 +64,7 @@ def measurement(
         error_examples={},
         windows=(),
         late_sends=0,
+        send_lag_p99_us=0.0,
         max_send_lag_us=0.0,
         server=None,
         client_overhead_us=None,

@@ -161,6 +161,7 @@ class Measurement:
     windows: tuple[WindowStats, ...]
     late_sends: int  # open loop: sends more than the lateness tolerance behind schedule
     max_send_lag_us: float
+    send_lag_p99_us: float  # pacing error: how far behind its schedule the 99th-percentile send left
     server: ServerBreakdown | None
     client_overhead_us: float | None  # client mean latency minus the server's mean handling time
     client_cpu_percent: float | None  # the load generator's CPU over wall time (100 = one core); None: unknown

@@ -22,7 +22,14 @@ from tritonkit.measure.measurement import (
     WindowStats,
     backlog_growth,
 )
-from tritonkit.measure.stats import Intervals, confidence_intervals, goodput_per_s, latency_deadline_us, summarize
+from tritonkit.measure.stats import (
+    Intervals,
+    confidence_intervals,
+    goodput_per_s,
+    latency_deadline_us,
+    percentile,
+    summarize,
+)
 from tritonkit.specs import PromptsPayload, TargetSpec
 
 LATE_WARNING_FRACTION = 0.05  # warn when more than 5% of open-loop sends left late
@@ -126,6 +133,7 @@ def summarize_run(
         windows=windows,
         late_sends=late,
         max_send_lag_us=float(lag_ns.max() / 1e3) if lag_ns.size else 0.0,
+        send_lag_p99_us=percentile(lag_ns / 1e3, 99) if lag_ns.size else 0.0,
         server=server,
         client_overhead_us=client_overhead_us,
         client_cpu_percent=cpu_percent,

@@ -137,6 +137,7 @@ ERRORS_AND_LOAD = (
     Column("queue_growing", "queue growing", lambda m: m.queue_growing, numeric=False),
     Column("late_sends", "late sends", lambda m: m.late_sends),
     Column("max_send_lag_ms", "max send lag ms", lambda m: m.max_send_lag_us / 1000),
+    Column("send_lag_p99_ms", "send lag p99 ms", lambda m: m.send_lag_p99_us / 1000),
 )
 
 CONFIDENCE_INTERVALS = (

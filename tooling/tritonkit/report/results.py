@@ -114,6 +114,7 @@ class MeasurementRecord(_Record):
     windows: tuple[WindowRecord, ...]
     late_sends: NonNegativeInt
     max_send_lag_us: Figure
+    send_lag_p99_us: Figure = 0.0  # absent from results.json written before it was measured
     server: ServerRecord | None
     client_overhead_us: Figure
     client_cpu_percent: Figure
