@@ -9,7 +9,7 @@ import asyncio
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
 import aiohttp
 import grpc
@@ -29,7 +29,7 @@ from tritonkit.measure.measurement import (
 )
 from tritonkit.measure.payloads import Payload
 from tritonkit.measure.streaming import is_final, tokens_in
-from tritonkit.triton.infer import Protocol, request_tensors
+from tritonkit.triton.infer import Protocol, grpc_request, request_tensors
 from tritonkit.triton.model_config import ModelConfig
 
 
@@ -56,16 +56,25 @@ class RequestFailed(Exception):
         self.kind = kind
 
 
+# Prepared requests: gRPC's whole message, or HTTP's tensors and requested outputs.
+Prepared: TypeAlias = "service_pb2.ModelInferRequest | tuple[str, str, list[Any], list[Any] | None]"
+_UNLIMITED = [("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)]
+
+
 class TritonClient:
-    """`protocol` over `url` (host:port). Use as an async context manager."""
+    """`protocol` over `url` (host:port). Use as an async context manager. gRPC inference goes
+    through the service's own stub with messages built once (tritonclient's infer() rebuilds and
+    re-serialises every request and parses every response: CPU the server's host pays for)."""
 
     def __init__(self, url: str, protocol: Protocol, *, connections: int = 100) -> None:
         self.protocol = protocol
         self._url = url
-        self._streams: grpc.aio.Channel | None = None  # opened by the first streamed request
+        self._channel: grpc.aio.Channel | None = None
         if protocol == "grpc":
             self._grpc: grpc_aio.InferenceServerClient | None = grpc_aio.InferenceServerClient(url)
             self._http: http_aio.InferenceServerClient | None = None
+            self._channel = grpc.aio.insecure_channel(url, options=_UNLIMITED)
+            self._stub = service_pb2_grpc.GRPCInferenceServiceStub(self._channel)
         else:
             self._grpc = None
             # aiohttp queues requests beyond its connection limit: allow every request in flight, plus
@@ -79,8 +88,8 @@ class TritonClient:
         await self.close()
 
     async def close(self) -> None:
-        if self._streams is not None:
-            await self._streams.close()
+        if self._channel is not None:
+            await self._channel.close()
         if self._grpc is not None:
             await self._grpc.close()
         if self._http is not None:
@@ -119,24 +128,27 @@ class TritonClient:
             execution_count=stats.execution_count,
         )
 
-    def prepare(self, payload: Payload, outputs: Sequence[str]) -> tuple[list[Any], list[Any] | None]:
-        """Serialise a payload's tensors once; the same objects are sent many times."""
-        return request_tensors(payload, outputs, self.protocol)
+    def prepare(self, model: str, version: str, payload: Payload, outputs: Sequence[str]) -> Prepared:
+        """Serialise a request once; the same object is sent many times."""
+        if self.protocol == "grpc":
+            return grpc_request(model, version, payload, outputs)
+        return (model, version, *request_tensors(payload, outputs, self.protocol))
 
-    async def infer(
-        self, model: str, version: str, prepared: tuple[list[Any], list[Any] | None], timeout_s: float
-    ) -> None:
+    async def infer(self, prepared: Prepared, timeout_s: float) -> None:
         """Send one request and wait for its answer; RequestFailed (with a kind) when it fails."""
-        inputs, outputs = prepared
         try:
             async with asyncio.timeout(timeout_s):  # no extra task per request, unlike wait_for
-                if self._grpc is not None:
-                    await self._grpc.infer(model, inputs, model_version=version, outputs=outputs)
+                if isinstance(prepared, service_pb2.ModelInferRequest):
+                    await self._stub.ModelInfer(prepared)
                 else:
                     assert self._http is not None
+                    model, version, inputs, outputs = prepared
                     await self._http.infer(model, inputs, model_version=version, outputs=outputs)
         except TimeoutError:
             raise RequestFailed(TIMEOUT, f"no answer within {timeout_s:g} s") from None
+        except grpc.aio.AioRpcError as exc:
+            message = exc.details() or str(exc)
+            raise RequestFailed(kind_of(exc.code().name, message), message) from None
         except InferenceServerException as exc:
             message = exc.message() or str(exc)
             raise RequestFailed(kind_of(exc.status(), message), message) from None
@@ -149,11 +161,9 @@ class TritonClient:
         """Send one streamed request (streaming.stream_request) and read its responses until the
         final one; each token's arrival time (ns, monotonic). RequestFailed when a response carries
         an error, the stream ends early or the whole stream outlasts the timeout."""
-        if self._grpc is None:
+        if self._channel is None:
             raise RequestFailed("protocol", "streamed generation needs gRPC")
-        if self._streams is None:
-            self._streams = grpc.aio.insecure_channel(self._url)
-        call = service_pb2_grpc.GRPCInferenceServiceStub(self._streams).ModelStreamInfer()
+        call = self._stub.ModelStreamInfer()
         arrivals: list[int] = []
         try:
             async with asyncio.timeout(timeout_s):

@@ -72,10 +72,10 @@ def _sender(client: TritonClient, target: TargetSpec, pool: PayloadPool, order: 
             return await client.stream(streams[order[i % len(order)]], load.request_timeout_s)
 
         return stream
-    prepared = [client.prepare(p, target.outputs) for p in pool.payloads]
+    prepared = [client.prepare(target.model, target.model_version, p, target.outputs) for p in pool.payloads]
 
     async def infer(i: int) -> None:
-        await client.infer(target.model, target.model_version, prepared[order[i % len(order)]], load.request_timeout_s)
+        await client.infer(prepared[order[i % len(order)]], load.request_timeout_s)
 
     return infer
 

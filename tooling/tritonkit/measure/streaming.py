@@ -16,7 +16,8 @@ from collections.abc import Mapping
 
 import numpy as np
 from tritonclient.grpc import service_pb2
-from tritonclient.utils import np_to_triton_dtype
+
+from tritonkit.triton.infer import grpc_request
 
 TOKEN_OUTPUT = "token_id"
 _EMPTY_FINAL = "triton_enable_empty_final_response"
@@ -25,10 +26,7 @@ _FINAL = "triton_final_response"
 
 def stream_request(model: str, version: str, inputs: Mapping[str, np.ndarray]) -> service_pb2.ModelInferRequest:
     """One generation request (its tensors as raw bytes), asking for the final empty response."""
-    request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
-    for name, array in inputs.items():
-        request.inputs.add(name=name, datatype=np_to_triton_dtype(array.dtype), shape=array.shape)
-        request.raw_input_contents.append(np.ascontiguousarray(array).tobytes())
+    request = grpc_request(model, version, inputs)
     request.parameters[_EMPTY_FINAL].bool_param = True
     return request
 

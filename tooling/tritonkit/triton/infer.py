@@ -1,5 +1,5 @@
-"""Triton requests from numpy arrays: the tensors of a request built once (for either protocol),
-and one synchronous gRPC inference."""
+"""Triton requests from numpy arrays: the tensors of a request built once (for either protocol, or
+as gRPC's own ModelInferRequest message), and one synchronous gRPC inference."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from typing import Any, Literal
 import numpy as np
 import tritonclient.grpc as grpcclient
 import tritonclient.http as httpclient
-from tritonclient.utils import np_to_triton_dtype
+from tritonclient.grpc import service_pb2
+from tritonclient.utils import np_to_triton_dtype, serialize_byte_tensor
 
 Protocol = Literal["grpc", "http"]
 
@@ -28,6 +29,23 @@ def request_tensors(
         tensors.append(tensor)
     requested = [client.InferRequestedOutput(name, **binary) for name in outputs] or None
     return tensors, requested
+
+
+def grpc_request(
+    model: str, version: str, inputs: Mapping[str, np.ndarray], outputs: Sequence[str] = ()
+) -> service_pb2.ModelInferRequest:
+    """The whole gRPC request as one message, tensors as raw bytes (strings length-prefixed, as
+    Triton reads BYTES), requested outputs by name (none: all): built once, sent as it is, so a
+    load does not rebuild it per request the way tritonclient's infer() does."""
+    request = service_pb2.ModelInferRequest(model_name=model, model_version=version)
+    for name, array in inputs.items():
+        datatype = np_to_triton_dtype(array.dtype)
+        request.inputs.add(name=name, datatype=datatype, shape=array.shape)
+        raw = serialize_byte_tensor(array).item() if datatype == "BYTES" else np.ascontiguousarray(array).tobytes()
+        request.raw_input_contents.append(raw)
+    for name in outputs:
+        request.outputs.add(name=name)
+    return request
 
 
 def infer_once(
