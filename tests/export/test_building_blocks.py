@@ -12,21 +12,16 @@ from transformers import BertConfig, BertModel
 
 from tests.export.conftest import TEXTS
 from tritonkit.errors import InputError
+from tritonkit.export import int8_memory
 from tritonkit.export.distill import drop_layers
-from tritonkit.export.mixed_precision import quantize_until_gate
+from tritonkit.export.mixed_precision import Outcome, Quantize, Score, quantize_until_gate
 from tritonkit.export.recipe import load_recipe
+from tritonkit.specs import GateSpec
 
 
 def test_float_node_search_finds_the_smallest_sensitive_set(tmp_path: Path) -> None:
     sensitive = {"c", "e"}  # the model meets its gate only with both of these in float
-
-    def quantize(output: Path, keep_float: list[str]) -> None:
-        output.write_text(json.dumps(keep_float))
-
-    def score(candidate: Path) -> tuple[bool, float]:
-        kept = set(json.loads(candidate.read_text()))
-        return sensitive <= kept, float(len(sensitive & kept))
-
+    quantize, score = _search(sensitive)
     output = tmp_path / "model.onnx"
     outcome = quantize_until_gate(quantize, score, ["a", "b", "c", "d", "e", "f"], output)
     assert set(outcome.float_nodes) == sensitive
@@ -102,3 +97,64 @@ def test_every_shipped_recipe_loads(recipe: Path) -> None:
     are valid recipes: a typo in one is found here, not by its first user."""
     loaded = load_recipe(recipe)
     assert loaded.name and loaded.variants
+
+
+def _search(sensitive: set[str]) -> tuple[Quantize, Score]:
+    def quantize(output: Path, keep_float: list[str]) -> None:
+        output.write_text(json.dumps(keep_float))
+
+    def score(candidate: Path) -> tuple[bool, float]:
+        kept = set(json.loads(candidate.read_text()))
+        return sensitive <= kept, float(len(sensitive & kept))
+
+    return quantize, score
+
+
+def test_a_remembered_answer_that_still_passes_is_used_in_one_trial(tmp_path: Path) -> None:
+    quantize, score = _search({"c", "e"})
+    outcome = quantize_until_gate(quantize, score, list("abcdef"), tmp_path / "m", known=("e", "c"))
+    assert outcome == Outcome(("e", "c"), trials=1, recalled=True)
+    assert set(json.loads((tmp_path / "m").read_text())) == {"c", "e"}
+
+
+@pytest.mark.parametrize("known", [("c",), ("c", "zz")], ids=["no-longer-enough", "names-another-graph"])
+def test_a_stale_remembered_answer_falls_back_to_the_search(tmp_path: Path, known: tuple[str, ...]) -> None:
+    quantize, score = _search({"c", "e"})
+    outcome = quantize_until_gate(quantize, score, list("abcdef"), tmp_path / "m", known=known)
+    assert set(outcome.float_nodes) == {"c", "e"} and not outcome.recalled
+    assert set(json.loads((tmp_path / "m").read_text())) == {"c", "e"}
+
+
+def test_remembered_answers_are_keyed_by_everything_they_depend_on(tmp_path: Path) -> None:
+    graph = tmp_path / "prepared.onnx"
+    graph.write_bytes(b"graph")
+    (tmp_path / "prepared.onnx.data").write_bytes(b"weights")
+    gate = GateSpec(min_mean_cosine=0.99)
+    first = int8_memory.key(graph, "int8_dynamic", gate, b"calibration")
+    assert first == int8_memory.key(graph, "int8_dynamic", gate, b"calibration")
+    others = {
+        int8_memory.key(graph, "int8_static", gate, b"calibration"),
+        int8_memory.key(graph, "int8_dynamic", GateSpec(min_mean_cosine=0.98), b"calibration"),
+        int8_memory.key(graph, "int8_dynamic", gate, b"other texts"),
+    }
+    (tmp_path / "prepared.onnx.data").write_bytes(b"other weights")
+    others.add(int8_memory.key(graph, "int8_dynamic", gate, b"calibration"))
+    assert first not in others and len(others) == 4
+
+
+def test_remembered_answers_survive_a_round_trip_and_never_fail_an_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(int8_memory.CACHE_ENV, str(tmp_path / "cache"))
+    assert int8_memory.recall("k") is None
+    int8_memory.remember("k", ("a", "b"))
+    assert int8_memory.recall("k") == ("a", "b")
+    assert [p.name for p in (tmp_path / "cache" / "int8").iterdir()] == ["k.json"]  # nothing staged is left
+    (tmp_path / "cache" / "int8" / "k.json").write_text('{"float_nodes": [1]}')
+    assert int8_memory.recall("k") is None  # a spoiled entry is a miss
+    (tmp_path / "cache" / "int8" / "k.json").write_text("not json")
+    assert int8_memory.recall("k") is None
+    monkeypatch.setenv(int8_memory.CACHE_ENV, str(tmp_path / "a-file"))
+    (tmp_path / "a-file").write_text("")
+    int8_memory.remember("k", ("a",))  # cannot be written: no error, nothing kept
+    assert int8_memory.recall("k") is None

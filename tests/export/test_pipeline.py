@@ -10,9 +10,10 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from tests.export.conftest import TEXTS, recipe_fields
+from tests.export.conftest import TEXTS, WriteRecipe, recipe_fields
 from tritonkit.errors import InputError
 from tritonkit.export import gates
+from tritonkit.export.int8_memory import CACHE_ENV
 from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe
 from tritonkit.export.record import RECORD_FILE, ExportRecord
@@ -166,3 +167,23 @@ def test_gate_metrics_measure_what_they_say() -> None:
     assert measured.min_cosine == pytest.approx(np.sqrt(0.5))
     assert measured.mean_cosine == pytest.approx((1 + np.sqrt(0.5)) / 2)
     assert measured.argmax_agreement == 0.5
+
+
+def test_exporting_again_reuses_the_int8_search(
+    tiny_embedder: Path, write_recipe: WriteRecipe, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A gate strict enough that the tiny BERT keeps MatMuls in float: the second export of the
+    same model quantizes once with the first one's answer, and writes the same graph."""
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    strict = {"int8_dynamic": {"max_abs_diff": 8e-5}}  # all-int8 errs by ~2e-4; about half in float: ~6e-5
+    recipe = load_recipe(write_recipe(recipe_fields(tiny_embedder, "sentence-embedding", variants=["int8_dynamic"],
+                                                    gates=strict)))  # fmt: skip
+    first, again = (export(recipe, tmp_path / name, progress=lambda _: None)[0].record for name in ("first", "again"))
+    assert first.passed and again.passed
+    kept = first.details["float_nodes"]
+    assert isinstance(kept, list) and kept and first.details["float_nodes_from"] == "searched"
+    assert first.details["quantization_trials"] > len(kept)
+    assert again.details["float_nodes"] == kept and again.details["quantization_trials"] == 1
+    assert again.details["float_nodes_from"] == "an earlier export's, checked again"
+    graph = "tiny_int8_dynamic/1/model.onnx"
+    assert (tmp_path / "first" / graph).read_bytes() == (tmp_path / "again" / graph).read_bytes()

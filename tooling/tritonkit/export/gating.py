@@ -5,6 +5,7 @@ built variant, and the score int8 ranks its candidates by on the calibration inp
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,9 @@ class Gating(Protocol):
         """Whether a quantized candidate passes `gate` on the calibration inputs against the fp32
         graph, and a score to rank candidates by (higher: more accurate)."""
 
+    def calibration_fingerprint(self) -> bytes:
+        """What `score` reads, as bytes: remembered int8 answers are keyed by it."""
+
 
 class RowGating:
     """An encoder: the task output's rows on the evaluation inputs against the PyTorch reference."""
@@ -60,6 +64,9 @@ class RowGating:
 
     def sample(self) -> Batch:
         return self.reference.batches[0]
+
+    def calibration_fingerprint(self) -> bytes:
+        return b"".join(name.encode() + batch[name].tobytes() for batch in self.calibration for name in sorted(batch))
 
     def outputs(self, model: Path) -> np.ndarray:
         """The served artifact itself runs on the evaluation inputs, a TensorRT plan included."""
@@ -110,6 +117,9 @@ class GreedyGating:
     def calibration_prompts(self) -> list[list[int]]:
         """Every calibration line: a token agreement over few prompts is too coarse to rank MatMuls by."""
         return self._calibration()
+
+    def calibration_fingerprint(self) -> bytes:
+        return json.dumps([self.calibration_prompts, self.spec.gate_new_tokens]).encode()
 
     def sample(self) -> Batch:
         return generation.step_feeds(self.prompts[0], len(self.prompts[0]), {}, position_ids=True)

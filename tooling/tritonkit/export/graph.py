@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from tritonkit.export import variants
+from tritonkit.export import int8_memory, variants
 from tritonkit.export.gating import Gating, Progress, RowGating
-from tritonkit.export.mixed_precision import Outcome, quantize_until_gate, weight_matmuls
+from tritonkit.export.mixed_precision import Outcome, Quantize, quantize_until_gate, weight_matmuls
 from tritonkit.export.onnx_export import export_fp32
 from tritonkit.export.source import ResolvedSource, resolve_source
 from tritonkit.export.tasks import Batch, Task
@@ -77,12 +77,7 @@ class Graph:
     def build_int8_dynamic(self) -> Built:
         path = self.scratch / "int8_dynamic.onnx"
         prepared, _ = self.prepared
-        outcome = quantize_until_gate(
-            lambda out, keep: variants.int8_dynamic(prepared, out, keep),
-            self._calibration_score("int8_dynamic"),
-            weight_matmuls(prepared),
-            path,
-        )
+        outcome = self._quantize("int8_dynamic", lambda out, keep: variants.int8_dynamic(prepared, out, keep), path)
         return Built(path, path, _quantization_details(outcome))
 
     def build_int8_static(self) -> Built:
@@ -90,10 +85,9 @@ class Graph:
         calibration = self.gating.calibration
         path = self.scratch / "int8_static.onnx"
         prepared, activation_matmuls = self.prepared
-        outcome = quantize_until_gate(
+        outcome = self._quantize(
+            "int8_static",
             lambda out, keep: variants.int8_static(prepared, out, calibration, activation_matmuls + keep),
-            self._calibration_score("int8_static"),
-            weight_matmuls(prepared),
             path,
         )
         calibrated_on = sum(len(next(iter(b.values()))) for b in calibration)  # texts or images
@@ -142,6 +136,18 @@ class Graph:
         )
         return Built(plan, self.fp32, {"engine": "tensorrt-plan"})
 
+    def _quantize(self, variant: VariantName, quantize: Quantize, path: Path) -> Outcome:
+        """The fewest MatMuls in float that pass the gate: an earlier export's answer for this very
+        graph, gate and calibration when it still passes (int8_memory), else a search."""
+        prepared, _ = self.prepared
+        gate = _with_margin(self.recipe.gate(variant))
+        digest = int8_memory.key(prepared, variant, gate, self.gating.calibration_fingerprint())
+        known = int8_memory.recall(digest)
+        outcome = quantize_until_gate(quantize, self._calibration_score(variant), weight_matmuls(prepared), path, known)
+        if not outcome.recalled:
+            int8_memory.remember(digest, outcome.float_nodes)
+        return outcome
+
     def _calibration_score(self, variant: VariantName) -> Callable[[Path], tuple[bool, float]]:
         """Gate check of a quantized candidate on the calibration inputs, against the fp32 graph, with
         part of the allowed loss in reserve (see _with_margin); the evaluation inputs are checked
@@ -151,7 +157,8 @@ class Graph:
 
 
 def _quantization_details(outcome: Outcome) -> dict[str, object]:
-    return {"float_nodes": list(outcome.float_nodes), "quantization_trials": outcome.trials}
+    found = "an earlier export's, checked again" if outcome.recalled else "searched"
+    return {"float_nodes": list(outcome.float_nodes), "quantization_trials": outcome.trials, "float_nodes_from": found}
 
 
 def _with_margin(gate: GateSpec) -> GateSpec:

@@ -5,12 +5,13 @@ Why per node, not per layer: in MiniLM a handful of MatMuls (mostly in the first
 the error, so keeping whole layers in float threw away most of the speedup. Sensitivity is
 measured once per node (quantize everything except that node); then the shortest prefix of the
 ranking that meets the gate is found by bisection. Only calibration texts are used, so the
-evaluation texts stay an independent check.
+evaluation texts stay an independent check. An earlier search's answer, when given, is tried
+first: if it still meets the gate, no search runs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +26,7 @@ Score = Callable[[Path], tuple[bool, float]]  # (meets the gate, higher is bette
 class Outcome:
     float_nodes: tuple[str, ...]  # kept in float, most sensitive first
     trials: int
+    recalled: bool = False  # an earlier search's answer, checked against the gate again
 
 
 def weight_matmuls(model_path: Path) -> list[str]:
@@ -36,7 +38,9 @@ def weight_matmuls(model_path: Path) -> list[str]:
     ]
 
 
-def quantize_until_gate(quantize: Quantize, score: Score, candidates: list[str], output: Path) -> Outcome:
+def quantize_until_gate(
+    quantize: Quantize, score: Score, candidates: list[str], output: Path, known: Sequence[str] | None = None
+) -> Outcome:
     trials = 0
 
     def attempt(kept: list[str]) -> tuple[bool, float]:
@@ -45,6 +49,8 @@ def quantize_until_gate(quantize: Quantize, score: Score, candidates: list[str],
         quantize(output, kept)
         return score(output)
 
+    if known is not None and set(known) <= set(candidates) and attempt(list(known))[0]:
+        return Outcome(tuple(known), trials, recalled=True)
     if attempt([])[0] or not candidates:
         return Outcome((), trials)
     recovered = {node: attempt([node])[1] for node in tqdm(candidates, desc="int8 sensitivity", leave=False)}

@@ -1,0 +1,61 @@
+"""What an earlier export learnt about a graph's int8 sensitivity: the MatMuls it kept in float to
+pass its gate, remembered by everything that decided them (the prepared graph's bytes, the
+variant, the gate, the calibration inputs, the quantizer's version), so that exporting the same
+model again quantizes once instead of once per MatMul. A remembered answer is still checked
+against the gate before it is used; a missing, stale or unreadable one only means a search.
+
+Kept in $TRITONKIT_CACHE_DIR, else $XDG_CACHE_HOME/tritonkit, else ~/.cache/tritonkit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import onnxruntime
+
+from tritonkit.specs import GateSpec
+
+CACHE_ENV = "TRITONKIT_CACHE_DIR"
+_CHUNK = 1 << 20
+
+
+def cache_dir() -> Path:
+    if configured := os.environ.get(CACHE_ENV):
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tritonkit"
+
+
+def key(prepared: Path, variant: str, gate: GateSpec, calibration: bytes) -> str:
+    """A digest of everything the float nodes depend on (external weight files included)."""
+    digest = hashlib.sha256()
+    for path in sorted(prepared.parent.glob(f"{prepared.name}*")):  # the graph and its .data file
+        with path.open("rb") as file:
+            while chunk := file.read(_CHUNK):
+                digest.update(chunk)
+    digest.update(json.dumps([variant, gate.model_dump(mode="json"), onnxruntime.__version__]).encode())
+    digest.update(calibration)
+    return digest.hexdigest()
+
+
+def recall(digest: str) -> tuple[str, ...] | None:
+    try:
+        nodes = json.loads((cache_dir() / "int8" / f"{digest}.json").read_text())["float_nodes"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return tuple(nodes) if isinstance(nodes, list) and all(isinstance(n, str) for n in nodes) else None
+
+
+def remember(digest: str, float_nodes: tuple[str, ...]) -> None:
+    """Best effort: a cache that cannot be written costs the next export time, nothing else."""
+    folder = cache_dir() / "int8"
+    staged = folder / f".{digest}.{os.getpid()}.tmp"
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+        staged.write_text(json.dumps({"float_nodes": list(float_nodes)}))
+        staged.replace(folder / f"{digest}.json")
+    with contextlib.suppress(OSError):
+        staged.unlink(missing_ok=True)
