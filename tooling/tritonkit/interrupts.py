@@ -40,6 +40,20 @@ def signals_deferred() -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def threads_born_deaf() -> Iterator[None]:
+    """Threads started in the block (gRPC's timer and event-engine threads start with its first
+    channel) block SIGINT and SIGTERM, so the kernel hands both to the main thread. A signal another
+    thread takes waits until the main thread next runs Python code: one asleep in a long call
+    (`time.sleep`, a blocking read) would not hear Ctrl-C at all. A signal that arrives in the block
+    is held, and delivered as it ends."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _HELD)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
 def interrupts_unwind() -> Iterator[None]:
     """Within the block Ctrl-C and SIGTERM both raise KeyboardInterrupt, so every `finally` and
     context manager cleans up; the handlers in force before are restored after it."""

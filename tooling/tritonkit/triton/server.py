@@ -26,7 +26,7 @@ from types import TracebackType
 import tritonclient.grpc as grpcclient
 
 from tritonkit.errors import InputError, ServerError
-from tritonkit.interrupts import signals_deferred
+from tritonkit.interrupts import signals_deferred, threads_born_deaf
 from tritonkit.triton import control, processes
 from tritonkit.triton.local_install import TritonInstall, find_install, lay_out_backends, server_environment
 from tritonkit.triton.model_config import ModelConfig
@@ -139,7 +139,8 @@ class LocalServer:
             atexit.register(self.stop)  # a server its owner never stopped: stopped at exit
             self._launch(install)
             self._wait_ready()
-            self._client = grpcclient.InferenceServerClient(self.grpc_url)
+            with threads_born_deaf():
+                self._client = grpcclient.InferenceServerClient(self.grpc_url)
         except BaseException:  # Ctrl-C included: nothing of a half-started server may stay behind
             self.stop()
             raise
