@@ -6,8 +6,9 @@ fp32), 32 tokens a sentence:
    - one request in flight (1 intra-op thread): where a request's time goes, as means: the client
      building its tensors, then Triton's own accounting (queue, input, infer, output), then the rest
      of the client's latency (gRPC on both ends and the loopback). Inside Triton's `infer`, the
-     in-process `session.run` at batch 1 is the model's part; what is left is the Python stub's
-     transfer of inputs and outputs and the backend's own work. Served p50 minus in-process p50.
+     in-process `session.run` at batch 1 (timed in blocks alternating with the served requests) is
+     the model's part; what is left is the Python stub's transfer of inputs and outputs and the
+     backend's own work. Served p50 minus in-process p50.
    - batches of B sentences a request, two requests in flight (all cores): served throughput over
      in-process throughput at the same B, the ratio the issue asks ≥ 0.95 of.
 2. Client cost: tritonkit's client CPU per request at one and at eight in flight on an identity
@@ -114,35 +115,46 @@ def server_means(client: grpcclient.InferenceServerClient, model: str, before: d
     return {p: (int(after[p]["ns"]) - int(old[p].get("ns", 0))) / 1e3 / max(count, 1) for p in phases}
 
 
-def breakdown(url: str, onnx: Path, requests: int) -> dict[str, float]:
-    """One request in flight on `single`: the client's tensors, Triton's phases, the rest."""
+def breakdown(url: str, onnx: Path, requests: int, blocks: int = 8) -> dict[str, float]:
+    """One request in flight on `single`: the client's tensors, Triton's phases, the rest. Served
+    requests and in-process runs alternate in blocks (this machine's speed drifts by a fifth
+    within minutes: a reference measured apart would mislead by more than the gap itself)."""
     client = grpcclient.InferenceServerClient(url)
-    names = [i.name for i in ort.InferenceSession(str(onnx), providers=["CPUExecutionProvider"]).get_inputs()]
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.inter_op_num_threads = 1, 1
+    session = ort.InferenceSession(str(onnx), options, providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
     data = np.ones((1, TOKENS), dtype=np.int64)
+    feed = dict.fromkeys(names, data)
     for _ in range(20):
         client.infer("single", [_input(n, data) for n in names])
+        session.run(None, feed)
     before = client.get_inference_statistics("single", as_json=True)
-    build, total = [], []
-    for _ in range(requests):
-        start = time.perf_counter()
-        inputs = [_input(n, data) for n in names]
-        built = time.perf_counter()
-        client.infer("single", inputs)
-        total.append(time.perf_counter() - start)
-        build.append(built - start)
+    build, total, runs = [], [], []
+    for _ in range(blocks):
+        for _ in range(requests // blocks):
+            start = time.perf_counter()
+            inputs = [_input(n, data) for n in names]
+            built = time.perf_counter()
+            client.infer("single", inputs)
+            total.append(time.perf_counter() - start)
+            build.append(built - start)
+        for _ in range(requests // blocks):
+            start = time.perf_counter()
+            session.run(None, feed)
+            runs.append(time.perf_counter() - start)
     server = server_means(client, "single", before)
-    raw = in_process(onnx, 1, 1, 3.0)
     mean_us = statistics.mean(total) * 1e6
     parts = {
         "client_tensors_us": statistics.mean(build) * 1e6,
         **{f"triton_{k}_us": v for k, v in server.items()},
-        "in_process_run_us": raw["p50_ms"] * 1e3,
+        "in_process_run_us": statistics.mean(runs) * 1e6,
     }
     parts["stub_and_backend_us"] = server["compute_infer"] - parts["in_process_run_us"]
     parts["grpc_and_loopback_us"] = mean_us - parts["client_tensors_us"] - sum(server.values())
-    p50_ms = statistics.median(total) * 1e3
-    ends = {"served_mean_us": mean_us, "served_p50_ms": p50_ms, "in_process_p50_ms": raw["p50_ms"]}
-    return {**parts, **ends, "p50_gap_ms": p50_ms - raw["p50_ms"]}
+    p50_ms, raw_ms = statistics.median(total) * 1e3, statistics.median(runs) * 1e3
+    ends = {"served_mean_us": mean_us, "served_p50_ms": p50_ms, "in_process_p50_ms": raw_ms}
+    return {**parts, **ends, "p50_gap_ms": p50_ms - raw_ms}
 
 
 def _input(name: str, data: np.ndarray) -> grpcclient.InferInput:
