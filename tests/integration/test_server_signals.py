@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import psutil
@@ -26,9 +27,11 @@ pytestmark = pytest.mark.integration
 
 # The program a user writes around the library; {start} is how it runs the server.
 PROGRAM = """
-import signal, sys, time
+import faulthandler, signal, sys, time
 from pathlib import Path
 from tritonkit.triton.server import LocalServer
+
+faulthandler.register(signal.SIGUSR1, all_threads=True)  # where it hangs, should it hang
 
 if sys.argv[2] == "ctrl-c-ignored":  # as in a shell's background job
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -50,6 +53,12 @@ def repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
     onnx = onnx_builders.mlp(root / "mlp.onnx")
     write_model(root / "repository", model_config.build_config("mlp", read_signature(onnx), ServingKnobs()), onnx)
     return root / "repository"
+
+
+def _ctrl_c_at_its_default() -> None:
+    """In the child: a program started from a background job inherits SIGINT ignored (and Python
+    then leaves it so); the programs here are started as from a terminal."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def leftovers(pid: int, scratch: Path) -> list[str]:
@@ -101,13 +110,20 @@ def test_a_program_running_a_server_stopped_by_a_signal_leaves_nothing(
     process = subprocess.Popen(
         [sys.executable, str(program), str(repository), how],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "TMPDIR": str(scratch)},
+        preexec_fn=_ctrl_c_at_its_default,
     )  # fmt: skip
     try:
         assert process.stdout is not None
         assert process.stdout.readline() == "serving\n", process.stderr.read() if process.stderr else ""
         assert list(scratch.glob("tritonkit-server-*")), "the server's work dir is under TMPDIR"
         process.send_signal(sent)
-        _, stderr = process.communicate(timeout=90)
+        try:
+            _, stderr = process.communicate(timeout=90)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGUSR1)  # its threads' stacks, into the failure's message
+            time.sleep(2)
+            process.kill()
+            pytest.fail(f"still running 90 s after {sent.name}:\n{process.communicate()[1][-4000:]}")
     finally:
         process.kill()
     assert process.returncode != 0, "it ended by the signal"
