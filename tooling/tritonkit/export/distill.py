@@ -87,7 +87,8 @@ def distill(
     learns the deterministic function it will serve. Returns the last loss."""
     teacher.eval()
     student.eval()
-    optimizer = torch.optim.AdamW(student.parameters(), lr=learning_rate)
+    _freeze_token_embeddings(student)
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=learning_rate)
     feeds = [{name: torch.from_numpy(array) for name, array in batch.items()} for batch in batches]
     with torch.no_grad():  # not inference_mode: its tensors cannot enter the loss's graph
         targets = [_outputs(teacher, task, feed) for feed in feeds]
@@ -109,6 +110,17 @@ def distill(
         loss_value = loss.item()
         progress.set_postfix(loss=f"{loss_value:.2e}")
     return loss_value
+
+
+def _freeze_token_embeddings(model: torch.nn.Module) -> None:
+    """The student keeps the teacher's token table: a few thousand sentences touch a few thousand
+    of its rows, yet AdamW would update (and decay) every row each step, a third of the step's
+    time on MiniLM (232 → 145 ms per step)."""
+    for module in model.modules():
+        table: Any = getattr(module, "get_input_embeddings", None)  # Hugging Face models have one
+        embeddings = table() if callable(table) else None
+        if isinstance(embeddings, torch.nn.Embedding):
+            embeddings.weight.requires_grad_(False)
 
 
 def _outputs(

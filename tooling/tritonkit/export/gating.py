@@ -37,6 +37,9 @@ class Gating(Protocol):
     def calibration_fingerprint(self) -> bytes:
         """What `score` reads, as bytes: remembered int8 answers are keyed by it."""
 
+    def calibration_inputs(self, fp32: Path) -> list[Batch]:
+        """The calibration inputs as `fp32`'s feeds: int8 reads its activations on them."""
+
 
 class RowGating:
     """An encoder: the task output's rows on the evaluation inputs against the PyTorch reference."""
@@ -67,6 +70,9 @@ class RowGating:
 
     def calibration_fingerprint(self) -> bytes:
         return b"".join(name.encode() + batch[name].tobytes() for batch in self.calibration for name in sorted(batch))
+
+    def calibration_inputs(self, fp32: Path) -> list[Batch]:
+        return self.calibration
 
     def outputs(self, model: Path) -> np.ndarray:
         """The served artifact itself runs on the evaluation inputs, a TensorRT plan included."""
@@ -120,6 +126,11 @@ class GreedyGating:
 
     def calibration_fingerprint(self) -> bytes:
         return json.dumps([self.calibration_prompts, self.spec.gate_new_tokens]).encode()
+
+    def calibration_inputs(self, fp32: Path) -> list[Batch]:
+        """Each calibration prompt's first step: the whole prompt on an empty cache."""
+        decoder = generation.read_decoder(fp32)
+        return [decoder.step(prompt, len(prompt), decoder.empty_cache()) for prompt in self.calibration_prompts]
 
     def sample(self) -> Batch:
         return generation.step_feeds(self.prompts[0], len(self.prompts[0]), {}, position_ids=True)

@@ -12,7 +12,8 @@ from pathlib import Path
 
 from tritonkit.export import int8_memory, variants
 from tritonkit.export.gating import Gating, Progress, RowGating
-from tritonkit.export.mixed_precision import Outcome, Quantize, quantize_until_gate, weight_matmuls
+from tritonkit.export.int8_graphs import Int8Graphs
+from tritonkit.export.mixed_precision import Outcome, Quantize, quantize_until_gate
 from tritonkit.export.onnx_export import export_fp32
 from tritonkit.export.source import ResolvedSource, resolve_source
 from tritonkit.export.tasks import Batch, Task
@@ -74,20 +75,23 @@ class Graph:
         variants.fp16(self.optimized[0], path)
         return Built(path, path, {"fusions": self.optimized[1], "io": "float32 inputs and outputs"})
 
+    @cached_property
+    def int8_graphs(self) -> Int8Graphs:
+        return Int8Graphs(self.prepared[0], self.gating.calibration_inputs(self.fp32))
+
     def build_int8_dynamic(self) -> Built:
         path = self.scratch / "int8_dynamic.onnx"
-        prepared, _ = self.prepared
-        outcome = self._quantize("int8_dynamic", lambda out, keep: variants.int8_dynamic(prepared, out, keep), path)
+        outcome = self._quantize("int8_dynamic", variants.int8_dynamic, path)
         return Built(path, path, _quantization_details(outcome))
 
     def build_int8_static(self) -> Built:
         assert isinstance(self.gating, RowGating), "int8_static applies to encoders only (pipeline.VARIANTS)"
         calibration = self.gating.calibration
         path = self.scratch / "int8_static.onnx"
-        prepared, activation_matmuls = self.prepared
+        _, activation_matmuls = self.prepared
         outcome = self._quantize(
             "int8_static",
-            lambda out, keep: variants.int8_static(prepared, out, calibration, activation_matmuls + keep),
+            lambda graph, out, keep: variants.int8_static(graph, out, calibration, activation_matmuls + keep),
             path,
         )
         calibrated_on = sum(len(next(iter(b.values()))) for b in calibration)  # texts or images
@@ -137,15 +141,16 @@ class Graph:
         return Built(plan, self.fp32, {"engine": "tensorrt-plan"})
 
     def _quantize(self, variant: VariantName, quantize: Quantize, path: Path) -> Outcome:
-        """The fewest MatMuls in float that pass the gate: an earlier export's answer for this very
-        graph, gate and calibration when it still passes (int8_memory), else a search."""
+        """The fewest MatMuls in float that pass the gate, smoothed if that is what passes: an earlier
+        export's answer for this very graph, gate and calibration when it still passes (int8_memory),
+        else a search."""
         prepared, _ = self.prepared
         gate = _with_margin(self.recipe.gate(variant))
         digest = int8_memory.key(prepared, variant, gate, self.gating.calibration_fingerprint())
         known = int8_memory.recall(digest)
-        outcome = quantize_until_gate(quantize, self._calibration_score(variant), weight_matmuls(prepared), path, known)
+        outcome = quantize_until_gate(quantize, self._calibration_score(variant), self.int8_graphs, path, known)
         if not outcome.recalled:
-            int8_memory.remember(digest, outcome.float_nodes)
+            int8_memory.remember(digest, outcome.answer)
         return outcome
 
     def _calibration_score(self, variant: VariantName) -> Callable[[Path], tuple[bool, float]]:
@@ -158,7 +163,12 @@ class Graph:
 
 def _quantization_details(outcome: Outcome) -> dict[str, object]:
     found = "an earlier export's, checked again" if outcome.recalled else "searched"
-    return {"float_nodes": list(outcome.float_nodes), "quantization_trials": outcome.trials, "float_nodes_from": found}
+    return {
+        "smoothing_alpha": outcome.answer.smoothing,
+        "float_nodes": list(outcome.answer.float_nodes),
+        "quantization_trials": outcome.trials,
+        "float_nodes_from": found,
+    }
 
 
 def _with_margin(gate: GateSpec) -> GateSpec:
