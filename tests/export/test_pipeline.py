@@ -182,8 +182,9 @@ def test_exporting_again_reuses_the_int8_search(
     assert first.passed and again.passed
     kept = first.details["float_nodes"]
     assert isinstance(kept, list) and kept and first.details["float_nodes_from"] == "searched"
-    assert first.details["quantization_trials"] > len(kept)
+    assert first.details["quantization_trials"] > 1 + 4  # as prepared, four smoothings, then the bisection
     assert again.details["float_nodes"] == kept and again.details["quantization_trials"] == 1
+    assert again.details["smoothing_alpha"] == first.details["smoothing_alpha"]
     assert again.details["float_nodes_from"] == "an earlier export's, checked again"
     graph = "tiny_int8_dynamic/1/model.onnx"
     assert (tmp_path / "first" / graph).read_bytes() == (tmp_path / "again" / graph).read_bytes()
