@@ -1,8 +1,9 @@
 """What an earlier export learnt about a graph's int8 sensitivity: the smoothing it chose and the
-MatMuls it kept in float to pass its gate, remembered by everything that decided them (the prepared graph's bytes, the
-variant, the gate, the calibration inputs, the quantizer's version), so that exporting the same
-model again quantizes once instead of once per MatMul. A remembered answer is still checked
-against the gate before it is used; a missing, stale or unreadable one only means a search.
+MatMuls it kept in float to pass its gate, remembered by everything that decided them (the
+prepared graph's bytes, the variant, the gate, the calibration inputs, the smoothings tried, the
+quantizer's version), so that exporting the same model again quantizes once, not once per trial.
+A remembered answer is still checked against the gate before it is used; a missing, stale or
+unreadable one only means a search.
 
 Kept in $TRITONKIT_CACHE_DIR, else $XDG_CACHE_HOME/tritonkit, else ~/.cache/tritonkit.
 """
