@@ -48,8 +48,10 @@ class Row:
     passed: bool  # a choice's: whether its figures would meet its variant's gate
 
 
-def session(path: Path) -> ort.InferenceSession:
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+def session(path: Path, threads: int = 0) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads  # 0: ONNX Runtime's default, a thread per core
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
 def feed(model: ort.InferenceSession, batch: int, sequence: int) -> dict[str, np.ndarray]:
@@ -60,9 +62,9 @@ def feed(model: ort.InferenceSession, batch: int, sequence: int) -> dict[str, np
 
 
 def time_round_robin(
-    models: dict[str, Path], batches: list[int], sequence: int, rounds: int, calls: int
+    models: dict[str, Path], batches: list[int], sequence: int, rounds: int, calls: int, threads: int = 0
 ) -> dict[str, dict[int, float]]:
-    sessions = {name: session(path) for name, path in models.items()}
+    sessions = {name: session(path, threads) for name, path in models.items()}
     samples: dict[str, dict[int, list[float]]] = {name: {b: [] for b in batches} for name in models}
     for model in sessions.values():  # warm up each once
         for batch in batches:
@@ -117,6 +119,7 @@ def main() -> int:
     parser.add_argument("--sequence-length", type=int, default=128)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--calls", type=int, default=10, help="calls per variant per round")
+    parser.add_argument("--threads", type=int, default=0, help="intra-op threads; 0: one per core")
     parser.add_argument("--output", type=Path, default=Path("bench/results/export_bench.json"))
     args = parser.parse_args()
 
@@ -144,7 +147,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         choices = int8_choices(models["fp32"], calibration, Path(scratch))
         named = {f"{variant}: {label}": path for (label, variant), path in choices.items()}
-        latency = time_round_robin({**models, **named}, [1, 8], args.sequence_length, args.rounds, args.calls)
+        latency = time_round_robin(
+            {**models, **named}, [1, 8], args.sequence_length, args.rounds, args.calls, args.threads
+        )
         for name, record in records.items():
             figures = {g.metric: float(f"{g.value:.4g}") for g in record.gates}
             rows.append(_row(name, record.file_bytes, latency, figures, record.passed))
@@ -157,7 +162,8 @@ def main() -> int:
 
     cpu, features = cpu_description()
     print(
-        f"{recipe.name}: sequence {args.sequence_length}, {args.rounds} rounds x {args.calls} calls; {cpu} {features}"
+        f"{recipe.name}: sequence {args.sequence_length}, {args.rounds} rounds x {args.calls} calls, "
+        f"intra-op threads {args.threads or 'one per core'}; {cpu} {features}"
     )
     print("exported variants, then every weight MatMul in int8 by each choice (its gate verdict would be):")
     print(f"{'variant':<54} {'MB':>6} {'b1 ms':>7} {'b1 x':>5} {'b8 ms':>7} {'b8 x':>5}  gates")
@@ -169,7 +175,8 @@ def main() -> int:
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({
         "recipe": str(args.recipe), "sequence_length": args.sequence_length, "rounds": args.rounds,
-        "calls": args.calls, "cpu": cpu, "cpu_features": features, "onnxruntime": ort.__version__,
+        "calls": args.calls, "intra_op_threads": args.threads, "cpu": cpu, "cpu_features": features,
+        "onnxruntime": ort.__version__,
         "rows": [asdict(r) for r in rows],
     }, indent=2) + "\n")  # fmt: skip
     print(f"wrote {args.output}")
