@@ -27,11 +27,15 @@ from tests.e2e.test_cli import run
 from tests.export.conftest import ALL_TEXTS, TEXTS, recipe_fields
 from tests.export.tiny_decoders import POSITIONS, gpt2_model, with_eos
 from tritonkit.errors import InputError
-from tritonkit.export import gates, generation
+from tritonkit.export import gates, generation, variants
+from tritonkit.export.gating import GreedyGating
+from tritonkit.export.int8_graphs import Int8Graphs
 from tritonkit.export.pipeline import VariantOutcome, export
 from tritonkit.export.recipe import load_recipe, read_texts
+from tritonkit.export.source import resolve_source
+from tritonkit.export.tasks import TASKS
 from tritonkit.report.results import Results
-from tritonkit.specs import DEFAULT_GATES, GenerationSpec
+from tritonkit.specs import DEFAULT_GATES, GenerationSpec, SourceSpec
 from tritonkit.triton import model_config
 from tritonkit.triton.infer import infer_once
 from tritonkit.triton.server import LocalServer
@@ -429,3 +433,18 @@ def test_a_server_that_loads_everything_at_start_serves_the_generator(exported: 
             streams.send("tiny_fp32_generate", ids_of(exported.source, PROMPT), 4)
             responses = streams.until_final({"0"})
     assert tokens_of(responses) == greedy(exported.source, PROMPT, 4)
+
+
+def test_int8_reads_a_decoders_activations_on_each_prompts_first_step(exported: Exported, tmp_path: Path) -> None:
+    """Smoothing and the int8 ranking run on a decoder too: its calibration prompts' first steps
+    feed the graph, every projection is ranked, and the smoothed graph decodes the same tokens."""
+    fp32 = exported.model("tiny_fp32") / "1" / "model.onnx"
+    prompts = generation.prompt_ids(exported.source, EVALUATION[:4], 32)
+    gating = GreedyGating(resolve_source(SourceSpec(path=exported.source)), TASKS["text-generation"], GATED,
+                          lambda: prompts, lambda: prompts, quiet)  # fmt: skip
+    prepared = tmp_path / "prepared.onnx"
+    variants.prepare_for_quantization(fp32, prepared, gemms_as_matmuls=True)
+    graphs = Int8Graphs(prepared, gating.calibration_inputs(fp32))
+    assert len(graphs.ranked(None)) == LAYERS * 4 + 1  # every projection and the head
+    smoothed = generation.decode_onnx(graphs.graph(0.5), prompts, 8)
+    assert smoothed.tokens == generation.decode_onnx(fp32, prompts, 8).tokens
