@@ -26,17 +26,20 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
+from tritonkit.measure.alarm import Alarm
 from tritonkit.measure.client import RequestFailed
 from tritonkit.measure.measurement import NOT_SENT, WindowStats
 from tritonkit.measure.stats import percentile, within
 from tritonkit.specs import ClosedLoopLoad, LoadSpec, OpenLoopLoad, TraceLoad
 
 LATE_AFTER_NS = 1_000_000  # an open-loop send more than 1 ms behind its schedule counts as late
-# asyncio's timers wake up to ~2 ms late on Linux (epoll waits in whole milliseconds), which would
-# add the generator's own jitter to every open-loop latency. So the generator sleeps until shortly
-# before a send is due and yields to the loop (answers keep flowing) for the rest: sends leave within
-# a few µs of schedule. The yielding costs CPU, so it is capped at a quarter of the mean interval.
-_MAX_SPIN_NS = 2_500_000
+# asyncio's timers wake up to ~1 ms late (epoll waits in whole milliseconds), which would add the
+# generator's own jitter to every open-loop latency. So a send waits on a timerfd (measure.alarm)
+# until shortly before it is due and yields to the loop (answers keep flowing) for the rest: a CPU
+# woken from idle is slow to get going, one that is busy yielding is not. The yielding costs CPU,
+# so it is capped at an eighth of the mean interval and 0.2 ms (it was a quarter and 2.5 ms with
+# millisecond timers: a sixth of a core at 100 requests/s).
+_MAX_SPIN_NS = 200_000
 Snapshot = TypeVar("Snapshot")
 # Sends the i-th request and returns once it is answered: None for one answer, or a stream's token
 # arrival times (ns on the monotonic clock); raises RequestFailed.
@@ -176,10 +179,14 @@ def _ns(seconds: float) -> int:
     return int(seconds * 1e9)
 
 
-async def _sleep_until(deadline_ns: int, spin_ns: int = 0) -> None:
-    delay = deadline_ns - spin_ns - time.monotonic_ns()
+async def _sleep_until(deadline_ns: int) -> None:
+    delay = deadline_ns - time.monotonic_ns()
     if delay > 0:
         await asyncio.sleep(delay / 1e9)
+    await _yield_until(deadline_ns)
+
+
+async def _yield_until(deadline_ns: int) -> None:
     while time.monotonic_ns() < deadline_ns:
         await asyncio.sleep(0)
 
@@ -210,7 +217,7 @@ async def _open_loop(
     load: OpenLoopLoad | TraceLoad, arrivals: Schedule, send: Send, log: _Log, stop: asyncio.Event, started: int
 ) -> bool:
     """Sends on schedule until `stop` or the schedule's end; True when the schedule ran out."""
-    spin_ns = min(_MAX_SPIN_NS, arrivals.mean_interval_ns // 4)
+    spin_ns = min(_MAX_SPIN_NS, arrivals.mean_interval_ns // 8)
     slots = asyncio.Semaphore(load.max_in_flight)
     in_flight: set[asyncio.Task[None]] = set()
     failures: list[BaseException] = []
@@ -228,21 +235,23 @@ async def _open_loop(
             slots.release()
 
     ran_out = True
-    for i, offset in enumerate(arrivals.offsets_ns):
-        due = started + offset
-        await _sleep_until(due, spin_ns)
-        if stop.is_set():
-            ran_out = False
-            break
-        await slots.acquire()  # at the cap, this wait makes the send late, and latency counts it
-        if stop.is_set():  # the run ended while this request waited at the cap: sending it now would
-            slots.release()  # only lengthen the drain, and leaving it out would hide the backlog
-            _not_sent(log, load, started, offset, arrivals.offsets_ns)
-            ran_out = False
-            break
-        task = asyncio.create_task(one(i, due))
-        in_flight.add(task)
-        task.add_done_callback(finished)
+    with Alarm() as alarm:
+        for i, offset in enumerate(arrivals.offsets_ns):
+            due = started + offset
+            await alarm.until(due - spin_ns)
+            await _yield_until(due)
+            if stop.is_set():
+                ran_out = False
+                break
+            await slots.acquire()  # at the cap, this wait makes the send late, and latency counts it
+            if stop.is_set():  # the run ended while this request waited at the cap: sending it now would
+                slots.release()  # only lengthen the drain, and leaving it out would hide the backlog
+                _not_sent(log, load, started, offset, arrivals.offsets_ns)
+                ran_out = False
+                break
+            task = asyncio.create_task(one(i, due))
+            in_flight.add(task)
+            task.add_done_callback(finished)
     await asyncio.gather(*in_flight)
     if failures:
         raise failures[0]
