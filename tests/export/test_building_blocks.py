@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import pytest
 import torch
 import yaml
-from onnx import TensorProto, helper, numpy_helper
 from transformers import BertConfig, BertModel
 
 from tests.export.conftest import TEXTS
@@ -144,6 +142,9 @@ class _Graphs:
     def ranked(self, alpha: float | None) -> list[str]:
         return self.ranking if alpha is None else self.smoothed_ranking
 
+    def matmuls(self) -> set[str]:
+        return set(self.ranking)
+
 
 def _search(sensitive: set[str], smoothing_scores: dict[float, float] | None = None) -> tuple[Quantize, Score]:
     """A model passes with every `sensitive` node in float, or all int8 when smoothed with an alpha
@@ -167,25 +168,9 @@ def _written(model: Path) -> tuple[float | None, set[str]]:
     return written["smoothing"], set(written["kept"])
 
 
-def _onnx_with_matmuls(folder: Path, names: list[str]) -> Path:
-    """weight_matmuls reads the graph as prepared for the names a remembered answer may use."""
-    path = folder / "prepared.onnx"
-    weight = numpy_helper.from_array(np.ones((2, 2), np.float32), "w")
-    nodes = [helper.make_node("MatMul", ["x", "w"], [f"y{i}"], name=name) for i, name in enumerate(names)]
-    outputs = [helper.make_tensor_value_info(f"y{i}", TensorProto.FLOAT, [2, 2]) for i in range(len(names))]
-    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 2])
-    onnx.save(helper.make_model(helper.make_graph(nodes, "g", [x], outputs, [weight])), str(path))
-    return path
-
-
-class _PreparedGraphs(_Graphs):
-    def graph(self, alpha: float | None) -> Path:
-        return _onnx_with_matmuls(self.folder, self.ranking) if alpha is None else super().graph(alpha)
-
-
 def test_a_remembered_answer_that_still_passes_is_used_in_one_trial(tmp_path: Path) -> None:
     quantize, score = _search({"c", "e"})
-    graphs = _PreparedGraphs(tmp_path, list("abcdef"), alphas=(0.5,))
+    graphs = _Graphs(tmp_path, list("abcdef"), alphas=(0.5,))
     outcome = quantize_until_gate(quantize, score, graphs, tmp_path / "m", known=Answer(0.5, ("e", "c")))
     assert outcome == Outcome(Answer(0.5, ("e", "c")), trials=1, recalled=True)
     assert _written(tmp_path / "m") == (0.5, {"c", "e"})
@@ -198,7 +183,7 @@ def test_a_remembered_answer_that_still_passes_is_used_in_one_trial(tmp_path: Pa
 )
 def test_a_stale_remembered_answer_falls_back_to_the_search(tmp_path: Path, known: Answer) -> None:
     quantize, score = _search({"c", "e"})
-    graphs = _PreparedGraphs(tmp_path, list("ecabdf"), alphas=(0.5,))
+    graphs = _Graphs(tmp_path, list("ecabdf"), alphas=(0.5,))
     outcome = quantize_until_gate(quantize, score, graphs, tmp_path / "m", known=known)
     assert outcome.answer == Answer(None, ("e", "c")) and not outcome.recalled
     assert _written(tmp_path / "m") == (None, {"c", "e"})

@@ -54,6 +54,10 @@ class Int8Graphs:
             onnx.save(smoothing.smoothed(self._model, self._groups, self._scales(alpha)), str(output))
         return output
 
+    def matmuls(self) -> set[str]:
+        nodes = self._model.graph.node
+        return {nodes[place].name for places in self._groups.values() for place in places}
+
     def ranked(self, alpha: float | None) -> list[str]:
         """Weight MatMul names, the costliest in int8 first."""
         by_activation = self._scales(alpha) if alpha is not None else {}

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-import onnx
-
 Quantize = Callable[[Path, Path, list[str]], None]  # (graph, output, node names to keep in float)
 Score = Callable[[Path], tuple[bool, float]]  # (meets the gate, higher is better)
 
@@ -32,6 +30,9 @@ class Graphs(Protocol):
 
     def ranked(self, alpha: float | None) -> list[str]: ...
 
+    def matmuls(self) -> set[str]:
+        """The weight MatMuls' names: the ones int8 speeds up (and may hurt)."""
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -44,15 +45,6 @@ class Outcome:
     answer: Answer
     trials: int
     recalled: bool = False  # an earlier search's answer, checked against the gate again
-
-
-def weight_matmuls(model_path: Path) -> list[str]:
-    """MatMuls with a constant weight operand: the ones int8 speeds up (and may hurt)."""
-    model = onnx.load(str(model_path), load_external_data=False)
-    weights = {init.name for init in model.graph.initializer}
-    return [
-        node.name for node in model.graph.node if node.op_type == "MatMul" and any(i in weights for i in node.input)
-    ]
 
 
 def quantize_until_gate(
@@ -95,4 +87,4 @@ def quantize_until_gate(
 def _applies(known: Answer, graphs: Graphs) -> bool:
     """A remembered answer names a smoothing still tried and MatMuls of this graph."""
     smoothing_tried = known.smoothing is None or known.smoothing in graphs.alphas
-    return smoothing_tried and set(known.float_nodes) <= set(weight_matmuls(graphs.graph(None)))
+    return smoothing_tried and set(known.float_nodes) <= graphs.matmuls()

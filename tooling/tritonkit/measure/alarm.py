@@ -34,12 +34,12 @@ class Alarm:
     def __init__(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._rung: asyncio.Future[None] | None = None
-        create = getattr(_libc, "timerfd_create", None)
-        self._fd: int | None = create(_CLOCK_MONOTONIC, os.O_NONBLOCK | os.O_CLOEXEC) if create else None
-        if self._fd is not None and self._fd < 0:
-            self._fd = None  # refused (a seccomp sandbox, say): the millisecond timer still works
+        self._fd: int | None = None
 
     def __enter__(self) -> Alarm:
+        create = getattr(_libc, "timerfd_create", None)
+        fd = create(_CLOCK_MONOTONIC, os.O_NONBLOCK | os.O_CLOEXEC) if create else -1
+        self._fd = fd if fd >= 0 else None  # refused (a seccomp sandbox, say): the millisecond timer works
         if self._fd is not None:
             self._loop.add_reader(self._fd, self._ring)
         return self
