@@ -10,6 +10,7 @@ one we asked for, field by field.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import shutil
 import signal
@@ -52,9 +53,17 @@ class ModelState:
 
 
 def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((LOOPBACK, 0))
-        return int(probe.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports: every probe stays bound until all are picked, since
+    the kernel may hand a just-released port out again (seen: gRPC and metrics both got one)."""
+    with contextlib.ExitStack() as probes:
+        bound = [probes.enter_context(socket.socket()) for _ in range(count)]
+        for probe in bound:
+            probe.bind((LOOPBACK, 0))
+        return [int(probe.getsockname()[1]) for probe in bound]
 
 
 def _prepare_server_process() -> None:
@@ -86,7 +95,8 @@ class LocalServer:
         metrics_config: tuple[str, ...] = (),
     ) -> None:
         self.model_repository = Path(model_repository).resolve()
-        self.ports = Ports(http_port or free_port(), grpc_port or free_port(), metrics_port or free_port())
+        spare = iter(free_ports(3))
+        self.ports = Ports(http_port or next(spare), grpc_port or next(spare), metrics_port or next(spare))
         self._load_all = load_all
         self._response_cache_bytes = response_cache_bytes
         self._ready_timeout_s = ready_timeout_s
